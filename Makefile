@@ -1,0 +1,36 @@
+# lmrec: two commands on a fresh machine (see README.md)
+#   make run    create .venv, install lmrec, run the main job (compare baselines on P3, write a report)
+#   make test   create .venv if needed, install test extras, run the test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= $(if $(LMREC_DATA_DIR),$(LMREC_DATA_DIR),../shared/datasets)
+TORCH := torch==2.13.0
+
+.PHONY: setup run test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first: pip takes the local CPU wheel; installed later, a multi-GB CUDA build is downloaded
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	LMREC_DATA_DIR=$(DATA_DIR) $(VENV)/bin/lmrec compare --protocol ml100k-temporal \
+	  --models 'random;most-popular;itemknn:k=50;ease:lam=200;bpr-mf:dim=64,reg=0.0001' \
+	  --lr 0.005 --batch-size 2048 --epochs 40 --progress false \
+	  --metrics ndcg@10 recall@10 ndcg@20 recall@20 hr@10 mrr@10 auc coverage@10 gini@10 tail@10 \
+	  --out reports/main
+
+test: setup
+	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+bench: setup
+	LMREC_DATA_DIR=$(DATA_DIR) $(PY) benchmarks/baselines.py
+
+clean:
+	rm -rf $(VENV) reports

@@ -1,0 +1,209 @@
+"""The `lmrec` command: data info|prepare, train, evaluate, compare.
+
+Every option maps onto a library parameter: model hyperparameters are given as
+``NAME:key=value,key=value`` (e.g. ``ease:lam=500``), TrainConfig fields as flags
+(``--epochs``, ``--lr``, ...). Run ``lmrec COMMAND --help`` for each command.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+from lmrec.data import DATASETS, PROTOCOLS, get_protocol, load_dataset, load_split, save_split
+from lmrec.data.splits import Split
+from lmrec.errors import LmrecError
+from lmrec.evaluation.compare import compare
+from lmrec.evaluation.evaluator import DEFAULT_METRICS, Evaluator
+from lmrec.models.base import Recommender
+from lmrec.models.registry import MODELS, create_model
+from lmrec.training.config import TrainConfig
+
+
+def parse_value(text: str) -> Any:
+    """'500' -> 500, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, else the string."""
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """'ease:lam=500' -> ('ease', {'lam': 500}); 'bpr-mf:dim=64,loss=hinge' likewise."""
+    name, _, rest = spec.partition(":")
+    params: dict[str, Any] = {}
+    for part in filter(None, rest.split(",")):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise argparse.ArgumentTypeError(f"model parameter {part!r} in {spec!r} must look like key=value.")
+        params[key.strip()] = parse_value(value.strip())
+    return name.strip(), params
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="datasets folder (default: $LMREC_DATA_DIR, then ~/.cache/lmrec)")
+    p.add_argument("--download", action="store_true", help="download official MovieLens archives if missing")
+
+
+def _add_split_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--split", help="a split directory written by 'lmrec data prepare'")
+    g.add_argument("--protocol", help=f"a protocol name or code: {', '.join(f'{n} ({q.code})' for n, q in PROTOCOLS.items())}")
+    p.add_argument("--seed", type=int, default=2026, help="split seed for --protocol (default 2026)")
+    _add_data_args(p)
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training (TrainConfig fields; for trained models such as bpr-mf)")
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not MISSING else None
+        kind = {bool: parse_value, int: int, float: float}.get(type(default), str)
+        g.add_argument(flag, dest=f"train_{f.name}", type=kind, default=None, help=f"default {default!r}")
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {f.name: getattr(args, f"train_{f.name}") for f in fields(TrainConfig)
+            if getattr(args, f"train_{f.name}", None) is not None}
+
+
+def _build_model(spec: str, overrides: dict[str, Any]) -> Recommender:
+    name, params = parse_model_spec(spec)
+    model = create_model(name, **params)
+    if "config" in model.get_params() and overrides:
+        cfg = {**TrainConfig.from_any(params.get("config")).to_dict(), **overrides}
+        model = model.clone(config=cfg)
+    return model
+
+
+def _split(args: argparse.Namespace) -> Split:
+    return load_split(args.split) if args.split else get_protocol(args.protocol, args.data_dir, args.seed,
+                                                                    download=args.download)
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    data = load_dataset(args.dataset, args.data_dir, download=args.download)
+    print(json.dumps(data.describe(), indent=2, default=str))
+    return 0
+
+
+def cmd_data_prepare(args: argparse.Namespace) -> int:
+    split = get_protocol(args.protocol, args.data_dir, args.seed, download=args.download)
+    save_split(split, args.out)
+    print(json.dumps(split.card(), indent=2, default=str))
+    print(f"split written to {args.out}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    split = _split(args)
+    model = _build_model(args.model, _train_overrides(args))
+    model.fit(split.train, split.valid)
+    result = Evaluator(split, args.metrics, stage="valid").evaluate(model)
+    metrics = {f"valid_{k}": v for k, v in result.summary().items()}
+    model.save(args.out, metrics=metrics)
+    print(json.dumps({"model": repr(model), "fit_seconds": round(model.fit_seconds_, 2), **metrics}, indent=2))
+    print(f"model written to {args.out}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    split = _split(args)
+    model = Recommender.load(args.model_dir)
+    result = Evaluator(split, args.metrics, stage=args.stage, candidates=args.candidates).evaluate(model)
+    out = {"model": args.model_dir, "protocol": split.protocol, "stage": args.stage, "users": int(len(result.users)),
+           **{k: round(v, 6) for k, v in result.summary().items()}, "seconds": round(result.seconds, 2)}
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    overrides = _train_overrides(args)
+    models: dict[str, Any] = {}
+    for spec in filter(None, (s.strip() for s in args.models.split(";"))):
+        if Path(spec).is_dir():
+            models[Path(spec).name] = Path(spec)
+            continue
+        name = spec.split(":")[0]
+        models[name if name not in models else spec] = _build_model(spec, overrides)
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    target: Split | str = load_split(args.split) if args.split else args.protocol
+    report = compare(models, target, args.metrics, seeds=seeds, data_dir=args.data_dir, candidates=args.candidates)
+    print(report)
+    if args.out:
+        report.save(args.out)
+        print(f"report written to {args.out}/report.md, report.json, report.png")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lmrec", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="inspect datasets and prepare splits")
+    dsub = data.add_subparsers(dest="data_command", required=True)
+    info = dsub.add_parser("info", help="counts, density and fields of a dataset")
+    info.add_argument("dataset", choices=list(DATASETS))
+    _add_data_args(info)
+    info.set_defaults(func=cmd_data_info)
+    prep = dsub.add_parser("prepare", help="build a protocol's split and save it with its card")
+    prep.add_argument("protocol", help=f"one of {', '.join(PROTOCOLS)} or P1-P5")
+    prep.add_argument("--out", required=True, help="split directory to write")
+    prep.add_argument("--seed", type=int, default=2026)
+    _add_data_args(prep)
+    prep.set_defaults(func=cmd_data_prepare)
+
+    metrics_help = "metric names, e.g. ndcg@10 recall@10 auc coverage@10"
+    train = sub.add_parser("train", help="fit a model on a split and save it",
+                           description=f"Models: {', '.join(MODELS)}. Example: lmrec train ease:lam=500 --protocol P1 --out models/ease")
+    train.add_argument("model", help="NAME or NAME:key=value,... (e.g. bpr-mf:dim=64,loss=hinge)")
+    train.add_argument("--out", required=True, help="model directory to write")
+    train.add_argument("--metrics", nargs="+", default=["ndcg@10", "recall@10"], help=metrics_help)
+    _add_split_args(train)
+    _add_train_args(train)
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="evaluate a saved model on a split")
+    ev.add_argument("model_dir")
+    ev.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), help=metrics_help)
+    ev.add_argument("--stage", choices=["test", "valid"], default="test")
+    ev.add_argument("--candidates", choices=["all", "cold"], default="all")
+    _add_split_args(ev)
+    ev.set_defaults(func=cmd_evaluate)
+
+    cmp_ = sub.add_parser("compare", help="train and evaluate several models, print and save a report",
+                          description="Example: lmrec compare --protocol P3 --models 'most-popular;ease:lam=200;bpr-mf' --out reports/p3")
+    cmp_.add_argument("--models", required=True,
+                      help="';'-separated model specs (NAME or NAME:key=value,...) or saved model directories")
+    cmp_.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), help=metrics_help)
+    cmp_.add_argument("--seeds", help="comma-separated seeds, e.g. 2026,2027,2028 (mean and 95%% interval)")
+    cmp_.add_argument("--candidates", choices=["all", "cold"], default="all")
+    cmp_.add_argument("--out", help="report directory (report.md, report.json, report.png)")
+    _add_split_args(cmp_)
+    _add_train_args(cmp_)
+    cmp_.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LmrecError as exc:
+        print(f"lmrec: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,9 @@
+"""Models under one Recommender contract."""
+from lmrec.models.base import Recommender
+from lmrec.models.ease import EASE
+from lmrec.models.itemknn import ItemKNN
+from lmrec.models.mf import BPRMF
+from lmrec.models.popularity import MostPopular, Random
+from lmrec.models.registry import MODELS, create_model
+
+__all__ = ["BPRMF", "EASE", "ItemKNN", "MODELS", "MostPopular", "Random", "Recommender", "create_model"]

@@ -1,0 +1,200 @@
+"""The one `Recommender` contract every lmrec model follows.
+
+``fit(train, valid=None)`` returns self; ``score``, ``recommend`` and ``similar_items`` work on
+dense user/item indices (``Interactions.user_index`` / ``item_ids`` map raw ids);
+``save(dir)`` / ``load(dir)`` write and read ``manifest.json`` + ``model.safetensors``.
+
+A subclass implements:
+
+* ``_fit(train, valid)`` -- learn the state (attributes ending in ``_``);
+* ``_score(users, history)`` -- a ``(len(users), n_items)`` float32 tensor, where ``history``
+  is the users x items CSR matrix of what each user interacted with (for history-based
+  models such as EASE and ItemKNN it is the input row; ID models ignore it);
+* ``_state()`` / ``_set_state(arrays)`` -- the learned arrays, for save / load.
+"""
+from __future__ import annotations
+
+import inspect
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from lmrec.data.interactions import Interactions
+from lmrec.errors import ArtifactError, ConfigError
+from lmrec.sparse import mask_seen
+from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, ids_from_json, ids_to_json, load_arrays,
+                                     read_manifest, save_arrays, write_json)
+
+
+class Recommender:
+    """Base class: stores hyperparameters, holds the training matrix, implements the contract.
+
+    Class attributes
+    ----------------
+    name: the registry name ("ease", "bpr-mf", ...).
+    uses_history: whether scores follow the history passed at scoring time. ID models that
+        embed users at fit time cannot use a newer history (PROTOCOLS.md P2/P4) and say so here.
+    """
+
+    name: ClassVar[str] = "base"
+    uses_history: ClassVar[bool] = True
+
+    # ----------------------------------------------------------------- parameters
+    def get_params(self) -> dict[str, Any]:
+        """Constructor keyword arguments, as given (scikit-learn style)."""
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def clone(self, **overrides: Any) -> Recommender:
+        """An unfitted copy with the same hyperparameters, some overridden."""
+        params = {**self.get_params(), **overrides}
+        return type(self)(**params)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, train: Interactions, valid: Interactions | None = None) -> Recommender:
+        """Learn from ``train``; ``valid`` (same id maps) drives early stopping where used."""
+        if len(train) == 0:
+            raise ConfigError(f"{type(self).__name__}.fit got an empty training set.")
+        if valid is not None and (valid.n_users != train.n_users or valid.n_items != train.n_items):
+            raise ConfigError("train and valid must share the same id maps (build them with one split).")
+        start = time.perf_counter()
+        self.train_matrix_ = train.to_csr()
+        self.n_users_, self.n_items_ = train.n_users, train.n_items
+        self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
+        self.fingerprint_ = train.fingerprint()
+        self._fit(train, valid)
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "train_matrix_"):
+            raise ConfigError(f"{type(self).__name__} is not fitted; call fit(train) or load(dir) first.")
+
+    # ----------------------------------------------------------------- scoring
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _users(self, users: Any) -> np.ndarray:
+        u = np.atleast_1d(np.asarray(users, dtype=np.int64))
+        if u.size and (u.min() < 0 or u.max() >= self.n_users_):
+            raise ConfigError(f"user index out of range [0, {self.n_users_}): {u[(u < 0) | (u >= self.n_users_)][0]}.")
+        return u
+
+    def score_batch(self, users: np.ndarray, history: sp.csr_matrix | None = None) -> torch.Tensor:
+        """Scores of all items for ``users`` as a float32 tensor; ``history`` rows are per user index."""
+        self._check_fitted()
+        users = self._users(users)
+        hist = self.train_matrix_ if history is None else history
+        return self._score(users, hist[users])
+
+    def score(self, users: Any, items: Any = None, history: sp.csr_matrix | None = None) -> np.ndarray:
+        """Scores for ``users`` x ``items`` (all items when ``items`` is None) as a numpy array."""
+        s = self.score_batch(users, history)
+        if items is not None:
+            s = s[:, torch.as_tensor(np.atleast_1d(items), dtype=torch.long)]
+        return s.cpu().numpy()
+
+    def recommend(self, users: Any, k: int = 10, exclude_seen: bool = True,
+                  history: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item indices and scores per user, best first: two ``(n_users, k)`` arrays.
+
+        ``exclude_seen`` removes the items of the user's history (the training matrix unless
+        ``history`` is given). Example::
+
+            items, scores = model.recommend([0, 1], k=5)
+        """
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise ConfigError(f"k must be a positive integer; got {k!r}.")
+        self._check_fitted()
+        users = self._users(users)
+        hist = self.train_matrix_ if history is None else history
+        scores = self.score_batch(users, hist)
+        if exclude_seen:
+            mask_seen(scores, hist[users])
+        k = min(int(k), scores.shape[1])
+        top = torch.topk(scores, k, dim=1)
+        return top.indices.cpu().numpy(), top.values.cpu().numpy()
+
+    def similar_items(self, items: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` most similar items to each of ``items`` (cosine of item vectors), itself excluded."""
+        self._check_fitted()
+        items = np.atleast_1d(np.asarray(items, dtype=np.int64))
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            raise ConfigError(f"item index out of range [0, {self.n_items_}).")
+        sims = self._item_similarity(items)
+        sims[torch.arange(len(items)), torch.as_tensor(items)] = -torch.inf
+        top = torch.topk(sims, min(k, self.n_items_ - 1), dim=1)
+        return top.indices.numpy(), top.values.numpy()
+
+    def _item_vectors(self) -> torch.Tensor:
+        """Item representations for similarity; by default the item's user column."""
+        return torch.as_tensor(self.train_matrix_.T.toarray(), dtype=torch.float32)
+
+    def _item_similarity(self, items: np.ndarray) -> torch.Tensor:
+        vecs = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
+        return vecs[torch.as_tensor(items)] @ vecs.T
+
+    # ----------------------------------------------------------------- persistence
+    def _state(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        pass
+
+    def save(self, directory: str | Path, *, metrics: dict[str, float] | None = None) -> Path:
+        """Write ``manifest.json`` + ``model.safetensors`` atomically into ``directory``."""
+        self._check_fitted()
+        m = self.train_matrix_
+        arrays = {"train.indptr": m.indptr.astype(np.int64), "train.indices": m.indices.astype(np.int64),
+                  **self._state()}
+        manifest = {
+            "format_version": FORMAT_VERSION, "kind": "model", "class": self.name, "params": self.get_params(),
+            "n_users": self.n_users_, "n_items": self.n_items_, "fingerprint": self.fingerprint_,
+            "user_ids": ids_to_json(self.user_ids_), "item_ids": ids_to_json(self.item_ids_),
+            "metrics": metrics or {}, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        with atomic_directory(directory) as tmp:
+            save_arrays(tmp / "model.safetensors", arrays)
+            write_json(tmp / "manifest.json", manifest)
+        return Path(directory)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Recommender:
+        """Load a saved model; ``Recommender.load`` picks the class from the manifest."""
+        from lmrec.models.registry import MODELS
+
+        d = Path(directory)
+        manifest = read_manifest(d, kind="model")
+        name = manifest.get("class")
+        if name not in MODELS:
+            raise ArtifactError(f"{d}: unknown model class {name!r}; supported: {', '.join(MODELS)}.")
+        klass = MODELS[name]
+        if cls is not Recommender and klass is not cls:
+            raise ArtifactError(f"{d} holds a {name!r} model, not {cls.name!r}.")
+        model = klass(**manifest["params"])
+        arrays = load_arrays(d / "model.safetensors")
+        n_users, n_items = manifest["n_users"], manifest["n_items"]
+        try:
+            model.train_matrix_ = sp.csr_matrix(
+                (np.ones(len(arrays["train.indices"]), dtype=np.float32), arrays["train.indices"], arrays["train.indptr"]),
+                shape=(n_users, n_items))
+        except (KeyError, ValueError) as exc:
+            raise ArtifactError(f"{d}/model.safetensors: training matrix is missing or corrupt ({exc}).") from None
+        model.n_users_, model.n_items_ = n_users, n_items
+        model.user_ids_ = ids_from_json(manifest["user_ids"])
+        model.item_ids_ = ids_from_json(manifest["item_ids"])
+        model.fingerprint_ = manifest["fingerprint"]
+        model.manifest_ = manifest
+        model._set_state(arrays)
+        return model

@@ -1,0 +1,28 @@
+"""The model registry: name -> class. "Supported: ..." messages are built from it."""
+from __future__ import annotations
+
+from typing import Any
+
+from lmrec.errors import ConfigError
+from lmrec.models.base import Recommender
+from lmrec.models.ease import EASE
+from lmrec.models.itemknn import ItemKNN
+from lmrec.models.mf import BPRMF
+from lmrec.models.popularity import MostPopular, Random
+
+MODELS: dict[str, type[Recommender]] = {
+    cls.name: cls for cls in (Random, MostPopular, ItemKNN, EASE, BPRMF)
+}
+
+
+def create_model(name: str, **params: Any) -> Recommender:
+    """Instantiate a registered model by name with keyword hyperparameters."""
+    if name not in MODELS:
+        raise ConfigError(f"Unknown model {name!r}; supported: {', '.join(MODELS)}.")
+    try:
+        return MODELS[name](**params)
+    except TypeError as exc:
+        import inspect
+
+        allowed = [p for p in inspect.signature(MODELS[name].__init__).parameters if p != "self"]
+        raise ConfigError(f"Bad parameters for model {name!r} ({exc}); it takes {allowed}.") from None

@@ -1,0 +1,66 @@
+"""TrainConfig: every knob of the pairwise training loop, in one dataclass."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from lmrec.data.sampling import SAMPLERS
+from lmrec.errors import ConfigError, check_choice, check_positive
+
+
+@dataclass
+class TrainConfig:
+    """Training-loop settings shared by every trained model (CLI flags map one to one).
+
+    Attributes
+    ----------
+    epochs: upper bound on epochs; early stopping usually ends sooner.
+    batch_size: positive (user, item) pairs per step.
+    lr: Adam learning rate.
+    n_negatives: negatives sampled per positive.
+    sampler: "uniform" or "popularity" (p ∝ count ** pop_alpha).
+    metric: validation metric for early stopping and model selection.
+    patience: evaluations without improvement before stopping.
+    eval_every: epochs between validation evaluations.
+    seed: seeds torch and the sampler.
+    device: "cpu", "cuda", "cuda:1", ...
+    run_dir: where config.json and metrics.jsonl (one line per epoch) go; None for none.
+    progress: show progress bars.
+    """
+
+    epochs: int = 100
+    batch_size: int = 4096
+    lr: float = 1e-3
+    n_negatives: int = 1
+    sampler: str = "uniform"
+    pop_alpha: float = 0.75
+    metric: str = "ndcg@10"
+    patience: int = 5
+    eval_every: int = 1
+    seed: int = 2026
+    device: str = "cpu"
+    run_dir: str | None = None
+    progress: bool = True
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "lr", "n_negatives", "patience", "eval_every"):
+            check_positive("TrainConfig", name, getattr(self, name))
+        check_choice("TrainConfig", "sampler", self.sampler, SAMPLERS)
+        from lmrec.evaluation.metrics import parse_metric
+
+        parse_metric(self.metric)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_any(cls, value: TrainConfig | dict[str, Any] | None) -> TrainConfig:
+        """Accept a TrainConfig, a dict of its fields (as saved in manifests), or None."""
+        if isinstance(value, cls):
+            return value
+        value = value or {}
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ConfigError(f"Unknown TrainConfig field(s) {unknown}; supported: {sorted(known)}.")
+        return cls(**value)

@@ -1,0 +1,107 @@
+"""The one pairwise training loop, readable top to bottom.
+
+A trainable model exposes ``module_`` (a torch Module), ``pair_scores(users, items)`` returning
+``(B, m)`` scores for ``(B,)`` users against ``(B, m)`` items (column 0 the positive), and
+``regularization(users, items)`` (a scalar). The loop samples negatives, applies the loss,
+evaluates on validation for early stopping, restores the best weights and logs every epoch.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lmrec.data.interactions import Interactions
+from lmrec.data.sampling import NegativeSampler
+from lmrec.evaluation.evaluator import EvalTask, evaluate_task
+from lmrec.evaluation.metrics import parse_metric
+from lmrec.training.config import TrainConfig
+
+
+class PairwiseModel(Protocol):
+    module_: torch.nn.Module
+
+    def pair_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+
+    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+
+
+class RunLog:
+    """A run directory: ``config.json`` once, ``metrics.jsonl`` one line per epoch."""
+
+    def __init__(self, run_dir: str | None, config: dict[str, Any]) -> None:
+        self.path = Path(run_dir) if run_dir else None
+        self.records: list[dict[str, Any]] = []
+        if self.path:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+            (self.path / "metrics.jsonl").write_text("")
+
+    def log(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if self.path:
+            with (self.path / "metrics.jsonl").open("a") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+
+def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, cfg: TrainConfig,
+                   loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                   model_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Train ``model`` in place; returns the per-epoch records (also in ``cfg.run_dir``)."""
+    cfg.validate()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    sampler = NegativeSampler(train, cfg.sampler, cfg.n_negatives, alpha=cfg.pop_alpha, seed=cfg.seed)
+    opt = torch.optim.Adam(model.module_.parameters(), lr=cfg.lr)
+    spec = parse_metric(cfg.metric)
+    val_task = EvalTask.build(train, valid) if valid is not None and len(valid) else None
+    log = RunLog(cfg.run_dir, {"model": model_config, "train": cfg.to_dict()})
+    users_all = torch.as_tensor(train.users)
+    items_all = torch.as_tensor(train.items)
+    best, best_state, stale = -np.inf, None, 0
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        model.module_.train()
+        order = rng.permutation(len(train))
+        total, steps = 0.0, 0
+        batches = range(0, len(order), cfg.batch_size)
+        for lo in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress):
+            idx = order[lo: lo + cfg.batch_size]
+            neg = torch.as_tensor(sampler.sample(train.users[idx]))
+            users = users_all[idx].to(cfg.device)
+            items = torch.cat([items_all[idx][:, None], neg], dim=1).to(cfg.device)  # (B, 1 + n_neg)
+            scores = model.pair_scores(users, items)
+            loss = loss_fn(scores[:, 0], scores[:, 1:]) + model.regularization(users, items)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach())
+            steps += 1
+        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(steps, 1),
+                                  "train_seconds": round(time.perf_counter() - start, 3)}
+        if val_task is not None and epoch % cfg.eval_every == 0:
+            model.module_.eval()
+            with torch.no_grad():
+                value = evaluate_task(model, val_task, [spec]).summary()[spec.label]
+            record[f"valid_{spec.label}"] = value
+            if value > best:
+                best, best_state, stale = value, copy.deepcopy(model.module_.state_dict()), 0
+            else:
+                stale += 1
+        log.log(record)
+        if cfg.progress:
+            tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        if stale >= cfg.patience:
+            break
+    if best_state is not None:
+        model.module_.load_state_dict(best_state)
+    model.module_.eval()
+    model.best_epoch_ = max(log.records, key=lambda r: r.get(f"valid_{spec.label}", -np.inf))["epoch"] \
+        if best_state is not None else len(log.records)
+    return log.records

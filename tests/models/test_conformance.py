@@ -1,0 +1,123 @@
+"""One conformance battery, run against every registered model on the tiny dataset."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmrec.errors import ArtifactError, ConfigError
+from lmrec.models import MODELS, Recommender, create_model
+from lmrec.training import TrainConfig
+
+FAST_TRAIN = TrainConfig(epochs=150, batch_size=16, lr=0.05, patience=150, progress=False, seed=3)
+PARAMS = {"itemknn": {"k": 5}, "ease": {"lam": 1.0}, "bpr-mf": {"dim": 8, "reg": 0.0, "config": FAST_TRAIN}}
+PERSONALISED = {"itemknn", "ease", "bpr-mf"}
+
+
+def make(name: str) -> Recommender:
+    return create_model(name, **PARAMS.get(name, {}))
+
+
+@pytest.fixture(params=sorted(MODELS))
+def fitted(request, tiny_split):
+    return request.param, make(request.param).fit(tiny_split.train, tiny_split.valid)
+
+
+def test_fit_returns_self(tiny_split):
+    for name in MODELS:
+        model = make(name)
+        assert model.fit(tiny_split.train) is model
+
+
+def test_recommend_shapes_and_exclusion(fitted, tiny_split):
+    name, model = fitted
+    items, scores = model.recommend([0, 10, 5], k=4)
+    assert items.shape == (3, 4) and scores.shape == (3, 4)
+    assert np.all(np.diff(scores, axis=1) <= 1e-6), "scores must be sorted best first"
+    seen = tiny_split.train.to_csr()
+    for row, u in zip(items, [0, 10, 5]):
+        assert not set(row) & set(seen[u].indices), f"{name} recommended a seen item"
+        assert len(set(row)) == len(row)
+    all_items, _ = model.recommend([0], k=10, exclude_seen=False)
+    assert all_items.shape == (1, 10)
+
+
+def test_known_best_item(fitted):
+    name, model = fitted
+    items, _ = model.recommend([0, 10], k=1)
+    if name in PERSONALISED:
+        assert items[:, 0].tolist() == [3, 7], f"{name} missed the held-out item of each taste group"
+    elif name == "most-popular":
+        pop = model.popularity_
+        assert items[0, 0] == 3 or pop[items[0, 0]] >= pop[3]
+
+
+def test_score_matches_recommend(fitted):
+    name, model = fitted
+    scores = model.score([0])
+    assert scores.shape == (1, 10) and np.isfinite(scores).all()
+    items, top = model.recommend([0], k=3)
+    np.testing.assert_allclose(scores[0, items[0]], top[0], rtol=1e-5)
+    sub = model.score([0], items=[3, 1])
+    np.testing.assert_allclose(sub[0], scores[0, [3, 1]])
+
+
+def test_similar_items(fitted):
+    name, model = fitted
+    items, sims = model.similar_items([0, 4], k=3)
+    assert items.shape == (2, 3)
+    assert 0 not in items[0] and 4 not in items[1]
+    if name in PERSONALISED:
+        assert set(items[0]) <= {1, 2, 3, 8}, f"{name}: neighbours of item 0 should be its group's items"
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    name, model = fitted
+    model.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    assert type(loaded) is type(model)
+    a, sa = model.recommend(np.arange(20), k=5)
+    b, sb = loaded.recommend(np.arange(20), k=5)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(sa, sb, rtol=1e-6)
+    assert not list(tmp_path.glob(".m.tmp-*")), "temporary directory left behind"
+
+
+def test_errors(fitted, tiny_split):
+    name, model = fitted
+    with pytest.raises(ConfigError, match="k must be a positive integer"):
+        model.recommend([0], k=0)
+    with pytest.raises(ConfigError, match="user index out of range"):
+        model.recommend([99], k=2)
+    with pytest.raises(ConfigError, match="not fitted"):
+        make(name).recommend([0])
+
+
+def test_history_is_used_when_supported(fitted, tiny_split):
+    name, model = fitted
+    if not type(model).uses_history:
+        pytest.skip(f"{name} does not read a history at scoring time")
+    hist = tiny_split.train.to_csr().tolil()
+    hist[0, :] = 0
+    hist[0, 4] = hist[0, 5] = hist[0, 6] = 1  # user 0 now looks like group B
+    items, _ = model.recommend([0], k=1, history=hist.tocsr())
+    assert items[0, 0] == 7
+
+
+def test_load_rejects_corrupt(tmp_path, tiny_split):
+    model = make("ease").fit(tiny_split.train)
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ArtifactError, match="not a readable safetensors file"):
+        Recommender.load(tmp_path / "m")
+    (tmp_path / "m" / "manifest.json").write_text("{")
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        Recommender.load(tmp_path / "m")
+
+
+def test_bad_parameters_name_the_parameter(tiny_split):
+    with pytest.raises(ConfigError, match="'loss' parameter of BPRMF must be one of 'bpr', 'hinge', 'softmax'; got 'bprr'"):
+        create_model("bpr-mf", loss="bprr").fit(tiny_split.train)
+    with pytest.raises(ConfigError, match="'lam' parameter of EASE must be a number > 0"):
+        create_model("ease", lam=-1).fit(tiny_split.train)
+    with pytest.raises(ConfigError, match="Unknown model 'eas'; supported: random, most-popular"):
+        create_model("eas")
