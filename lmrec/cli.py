@@ -59,7 +59,7 @@ def _add_split_args(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--split", help="a split directory written by 'lmrec data prepare'")
     g.add_argument("--protocol", help=f"a protocol name or code: {', '.join(f'{n} ({q.code})' for n, q in PROTOCOLS.items())}")
-    p.add_argument("--seed", type=int, default=2026, help="split seed for --protocol (default 2026)")
+    p.add_argument("--split-seed", type=int, default=2026, help="split seed for --protocol (default 2026)")
     _add_data_args(p)
 
 
@@ -87,7 +87,7 @@ def _build_model(spec: str, overrides: dict[str, Any]) -> Recommender:
 
 
 def _split(args: argparse.Namespace) -> Split:
-    return load_split(args.split) if args.split else get_protocol(args.protocol, args.data_dir, args.seed,
+    return load_split(args.split) if args.split else get_protocol(args.protocol, args.data_dir, args.split_seed,
                                                                     download=args.download)
 
 

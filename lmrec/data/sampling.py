@@ -29,7 +29,7 @@ class NegativeSampler:
     """
 
     def __init__(self, train: Interactions, kind: str = "uniform", n_negatives: int = 1, *,
-                 alpha: float = 0.75, rounds: int = 3, seed: int = 2026) -> None:
+                 alpha: float = 0.75, rounds: int = 10, seed: int = 2026) -> None:
         check_choice("NegativeSampler", "kind", kind, SAMPLERS)
         check_positive("NegativeSampler", "n_negatives", n_negatives)
         self.kind, self.n_negatives, self.rounds = kind, int(n_negatives), rounds

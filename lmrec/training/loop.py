@@ -73,9 +73,10 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
         batches = range(0, len(order), cfg.batch_size)
         for lo in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress):
             idx = order[lo: lo + cfg.batch_size]
-            neg = torch.as_tensor(sampler.sample(train.users[idx]))
-            users = users_all[idx].to(cfg.device)
-            items = torch.cat([items_all[idx][:, None], neg], dim=1).to(cfg.device)  # (B, 1 + n_neg)
+            neg = torch.from_numpy(sampler.sample(train.users[idx]))
+            idx_t = torch.from_numpy(idx)
+            users = users_all[idx_t].to(cfg.device)
+            items = torch.cat([items_all[idx_t][:, None], neg], dim=1).to(cfg.device)  # (B, 1 + n_neg)
             scores = model.pair_scores(users, items)
             loss = loss_fn(scores[:, 0], scores[:, 1:]) + model.regularization(users, items)
             opt.zero_grad(set_to_none=True)

@@ -1,0 +1,35 @@
+"""Negative sampling: shapes, no known positives, popularity weighting, determinism."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmrec.data.sampling import NegativeSampler
+from lmrec.errors import ConfigError
+
+
+def test_uniform_avoids_positives(tiny_split):
+    s = NegativeSampler(tiny_split.train, "uniform", n_negatives=5, seed=0)
+    users = np.repeat(np.arange(20), 50)
+    neg = s.sample(users)
+    assert neg.shape == (1000, 5)
+    assert s.is_known(np.broadcast_to(users[:, None], neg.shape), neg).mean() < 0.01
+
+
+def test_popularity_prefers_popular(data_dir):
+    from lmrec.data import get_protocol
+
+    train = get_protocol("P3", data_dir).train
+    pop = train.item_popularity()
+    users = np.zeros(20000, dtype=np.int64) + 5
+    uni = NegativeSampler(train, "uniform", seed=1).sample(users)
+    popw = NegativeSampler(train, "popularity", seed=1).sample(users)
+    assert pop[popw].mean() > 2 * pop[uni].mean()
+
+
+def test_deterministic_and_validated(tiny_split):
+    a = NegativeSampler(tiny_split.train, seed=7).sample(np.arange(20))
+    b = NegativeSampler(tiny_split.train, seed=7).sample(np.arange(20))
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ConfigError, match="'kind' parameter of NegativeSampler must be one of 'uniform', 'popularity'"):
+        NegativeSampler(tiny_split.train, "hard")

@@ -1,0 +1,38 @@
+"""The training loop: early stopping, best weights restored, run directory written."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lmrec.errors import ConfigError
+from lmrec.models import BPRMF
+from lmrec.training import TrainConfig
+
+
+def test_run_dir_and_early_stopping(tiny_split, tmp_path):
+    cfg = TrainConfig(epochs=40, batch_size=16, lr=0.05, patience=3, progress=False, run_dir=str(tmp_path / "run"))
+    model = BPRMF(dim=4, loss="hinge", config=cfg).fit(tiny_split.train, tiny_split.valid)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert records == model.history_
+    assert len(records) < 40, "validation stalls quickly on the tiny data: early stopping must end the run"
+    best = max(r["valid_ndcg@10"] for r in records)
+    assert [r["epoch"] for r in records if r["valid_ndcg@10"] == best][0] == model.best_epoch_
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["loss"] == "hinge" and config["train"]["patience"] == 3
+
+
+def test_seed_makes_training_reproducible(tiny_split):
+    cfg = TrainConfig(epochs=3, batch_size=16, progress=False, seed=5)
+    a = BPRMF(dim=4, config=cfg).fit(tiny_split.train).score([0, 1])
+    b = BPRMF(dim=4, config=cfg).fit(tiny_split.train).score([0, 1])
+    assert (a == b).all()
+
+
+def test_config_errors(tiny_split):
+    with pytest.raises(ConfigError, match="'sampler' parameter of TrainConfig must be one of 'uniform', 'popularity'"):
+        BPRMF(config=TrainConfig(sampler="hard")).fit(tiny_split.train)
+    with pytest.raises(ConfigError, match=r"Unknown TrainConfig field\(s\) \['epoch'\]"):
+        BPRMF(config={"epoch": 3}).fit(tiny_split.train)
+    with pytest.raises(ConfigError, match="Unknown metric 'ndcg'|needs a cutoff"):
+        BPRMF(config=TrainConfig(metric="ndcg")).fit(tiny_split.train)
