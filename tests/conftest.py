@@ -24,7 +24,8 @@ def data_dir() -> Path:
 
 
 def tiny_interactions() -> Interactions:
-    """Two taste groups of 10 users: group A likes items 0-3, group B items 4-7; 8, 9 are rare.
+    """Two taste groups of 10 users: group A likes items 0-3 (fruit), group B items 4-7 (tools);
+    8, 9 (instruments) are rare.
 
     Every user has all four items of their group except user 0 (lacks item 3) and user 10
     (lacks item 7): those are the test items, the "known best item" each model should find.
@@ -38,7 +39,8 @@ def tiny_interactions() -> Interactions:
             rows.append((f"u{u:02d}", i, 5.0, 1000 * u + t))
     rows += [("u05", 8, 3.0, 99999), ("u15", 9, 3.0, 99998)]
     frame = pd.DataFrame(rows, columns=["user", "item", "rating", "timestamp"])
-    items = pd.DataFrame({"item": range(10), "title": [f"item {i}" for i in range(10)]})
+    titles = ["apple", "banana", "cherry", "grape", "hammer", "wrench", "screwdriver", "pliers", "violin", "piano"]
+    items = pd.DataFrame({"item": range(10), "title": titles})
     return Interactions.from_frame(frame, item_table=items, name="tiny")
 
 

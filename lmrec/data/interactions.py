@@ -136,8 +136,22 @@ class Interactions:
             cols["timestamp"] = self.timestamps
         return pd.DataFrame(cols)
 
-    def to_csr(self, *, binary: bool = True) -> sp.csr_matrix:
-        """Users x items sparse matrix (duplicates collapse to 1 when ``binary``)."""
+    def to_csr(self, *, binary: bool = True, order: bool = False) -> sp.csr_matrix:
+        """Users x items sparse matrix (duplicates collapse to 1 when ``binary``).
+
+        With ``order=True`` each entry holds the recency of the user's latest interaction with
+        the item: larger is more recent (by timestamp, then by position), so sequence models
+        can rebuild the time order from a CSR history.
+        """
+        if order:
+            ts = self.timestamps if self.timestamps is not None else np.zeros(len(self), dtype=np.int64)
+            seq = np.lexsort((np.arange(len(self)), ts, self.users))  # per user, oldest first
+            keys = self.users[seq] * self.n_items + self.items[seq]
+            _, first_rev = np.unique(keys[::-1], return_index=True)
+            keep = np.sort(len(seq) - 1 - first_rev)  # latest occurrence of each user-item pair
+            rank = (keep + 1).astype(np.float32)  # increasing within each user
+            idx = seq[keep]
+            return sp.csr_matrix((rank, (self.users[idx], self.items[idx])), shape=(self.n_users, self.n_items))
         vals = np.ones(len(self), dtype=np.float32) if binary else self.ratings
         mat = sp.csr_matrix((vals, (self.users, self.items)), shape=(self.n_users, self.n_items))
         mat.sum_duplicates()

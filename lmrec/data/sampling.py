@@ -10,7 +10,7 @@ import numpy as np
 from lmrec.data.interactions import Interactions
 from lmrec.errors import check_choice, check_positive
 
-SAMPLERS = ("uniform", "popularity")
+SAMPLERS = ("uniform", "popularity")  # drawn from the catalogue; the loop adds "in-batch" and "hard"
 
 
 class NegativeSampler:

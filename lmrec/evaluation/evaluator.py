@@ -67,7 +67,7 @@ class EvalTask:
         users = np.flatnonzero(np.diff(truth.indptr) > 0)
         if require_history:
             users = users[np.diff(history.to_csr().indptr)[users] > 0]
-        return cls(truth, history.to_csr(), seen.to_csr(), users, cand, train.item_popularity())
+        return cls(truth, history.to_csr(order=True), seen.to_csr(), users, cand, train.item_popularity())
 
 
 def _mask(items: np.ndarray, n: int) -> np.ndarray:

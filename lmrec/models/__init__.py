@@ -2,8 +2,12 @@
 from lmrec.models.base import Recommender
 from lmrec.models.ease import EASE
 from lmrec.models.itemknn import ItemKNN
+from lmrec.models.lightgcn import LightGCN
+from lmrec.models.lm_ranker import LMRanker
 from lmrec.models.mf import BPRMF
 from lmrec.models.popularity import MostPopular, Random
+from lmrec.models.text_knn import TextKNN
 from lmrec.models.registry import MODELS, create_model
 
-__all__ = ["BPRMF", "EASE", "ItemKNN", "MODELS", "MostPopular", "Random", "Recommender", "create_model"]
+__all__ = ["BPRMF", "EASE", "ItemKNN", "LMRanker", "LightGCN", "MODELS", "MostPopular", "Random", "Recommender",
+           "TextKNN", "create_model"]

@@ -38,10 +38,14 @@ class Recommender:
     name: the registry name ("ease", "bpr-mf", ...).
     uses_history: whether scores follow the history passed at scoring time. ID models that
         embed users at fit time cannot use a newer history (PROTOCOLS.md P2/P4) and say so here.
+    uses_order: whether ``_score`` reads the order of the history. History matrices hold the
+        recency of each interaction (``Interactions.to_csr(order=True)``); other models get a
+        binary copy.
     """
 
     name: ClassVar[str] = "base"
     uses_history: ClassVar[bool] = True
+    uses_order: ClassVar[bool] = False  # reads the recency order stored in history entries
 
     # ----------------------------------------------------------------- parameters
     def get_params(self) -> dict[str, Any]:
@@ -66,7 +70,7 @@ class Recommender:
         if valid is not None and (valid.n_users != train.n_users or valid.n_items != train.n_items):
             raise ConfigError("train and valid must share the same id maps (build them with one split).")
         start = time.perf_counter()
-        self.train_matrix_ = train.to_csr()
+        self.train_matrix_ = train.to_csr(order=True)
         self.n_users_, self.n_items_ = train.n_users, train.n_items
         self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
         self.fingerprint_ = train.fingerprint()
@@ -96,7 +100,10 @@ class Recommender:
         self._check_fitted()
         users = self._users(users)
         hist = self.train_matrix_ if history is None else history
-        return self._score(users, hist[users])
+        rows = hist[users]
+        if not self.uses_order:
+            rows.data = np.ones_like(rows.data)
+        return self._score(users, rows)
 
     def score(self, users: Any, items: Any = None, history: sp.csr_matrix | None = None) -> np.ndarray:
         """Scores for ``users`` x ``items`` (all items when ``items`` is None) as a numpy array."""
@@ -139,7 +146,7 @@ class Recommender:
 
     def _item_vectors(self) -> torch.Tensor:
         """Item representations for similarity; by default the item's user column."""
-        return torch.as_tensor(self.train_matrix_.T.toarray(), dtype=torch.float32)
+        return torch.as_tensor(self.train_matrix_.T.toarray() > 0, dtype=torch.float32)
 
     def _item_similarity(self, items: np.ndarray) -> torch.Tensor:
         vecs = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
@@ -152,17 +159,24 @@ class Recommender:
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         pass
 
+    def _extra_manifest(self) -> dict[str, Any]:
+        """JSON-able learned state that is not an array (templates, statistics)."""
+        return {}
+
+    def _set_extra(self, extra: dict[str, Any]) -> None:
+        pass
+
     def save(self, directory: str | Path, *, metrics: dict[str, float] | None = None) -> Path:
         """Write ``manifest.json`` + ``model.safetensors`` atomically into ``directory``."""
         self._check_fitted()
         m = self.train_matrix_
         arrays = {"train.indptr": m.indptr.astype(np.int64), "train.indices": m.indices.astype(np.int64),
-                  **self._state()}
+                  "train.data": m.data.astype(np.float32), **self._state()}
         manifest = {
             "format_version": FORMAT_VERSION, "kind": "model", "class": self.name, "params": self.get_params(),
             "n_users": self.n_users_, "n_items": self.n_items_, "fingerprint": self.fingerprint_,
             "user_ids": ids_to_json(self.user_ids_), "item_ids": ids_to_json(self.item_ids_),
-            "metrics": metrics or {}, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "metrics": metrics or {}, "extra": self._extra_manifest(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         with atomic_directory(directory) as tmp:
             save_arrays(tmp / "model.safetensors", arrays)
@@ -187,7 +201,7 @@ class Recommender:
         n_users, n_items = manifest["n_users"], manifest["n_items"]
         try:
             model.train_matrix_ = sp.csr_matrix(
-                (np.ones(len(arrays["train.indices"]), dtype=np.float32), arrays["train.indices"], arrays["train.indptr"]),
+                (arrays["train.data"], arrays["train.indices"], arrays["train.indptr"]),
                 shape=(n_users, n_items))
         except (KeyError, ValueError) as exc:
             raise ArtifactError(f"{d}/model.safetensors: training matrix is missing or corrupt ({exc}).") from None
@@ -196,5 +210,6 @@ class Recommender:
         model.item_ids_ = ids_from_json(manifest["item_ids"])
         model.fingerprint_ = manifest["fingerprint"]
         model.manifest_ = manifest
+        model._set_extra(manifest.get("extra", {}))
         model._set_state(arrays)
         return model

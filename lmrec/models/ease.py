@@ -29,7 +29,7 @@ class EASE(Recommender):
 
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         check_positive("EASE", "lam", self.lam)
-        x = self.train_matrix_.astype(np.float64)
+        x = train.to_csr().astype(np.float64)
         gram = torch.from_numpy((x.T @ x).toarray())
         gram.diagonal().add_(self.lam)
         p = torch.linalg.inv(gram)  # (items, items), float64 for a stable inverse

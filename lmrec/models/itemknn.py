@@ -31,7 +31,7 @@ class ItemKNN(Recommender):
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         check_positive("ItemKNN", "k", self.k)
         check_positive("ItemKNN", "shrink", self.shrink, allow_zero=True)
-        x = self.train_matrix_.astype(np.float32)
+        x = train.to_csr().astype(np.float32)
         co = torch.from_numpy((x.T @ x).toarray())  # items x items co-occurrence
         norms = torch.sqrt(torch.diagonal(co)).clamp_min(1e-12)
         sim = co / (norms[:, None] * norms[None, :] + self.shrink)

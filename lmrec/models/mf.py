@@ -21,12 +21,14 @@ class _MF(nn.Module):
         super().__init__()
         self.users = nn.Embedding(n_users, dim)
         self.items = nn.Embedding(n_items, dim)
+        self.bias = nn.Embedding(n_items, 1)  # item bias (used when item_bias=True)
         nn.init.normal_(self.users.weight, std=0.1)  # small random start, as in Rendle et al.
         nn.init.normal_(self.items.weight, std=0.1)
+        nn.init.zeros_(self.bias.weight)
 
 
 class BPRMF(Recommender):
-    """score(u, i) = <p_u, q_i>, trained on (user, positive, sampled negatives).
+    """score(u, i) = <p_u, q_i> [+ b_i], trained on (user, positive, sampled negatives).
 
     loss "bpr": -log σ(s_pos - s_neg) (Rendle et al., UAI 2009); "hinge": max(0, margin - (s_pos - s_neg)).
     Regularisation: ``reg`` × mean squared norm of the embeddings in the batch.
@@ -37,6 +39,7 @@ class BPRMF(Recommender):
     loss: "bpr" or "hinge" (or "softmax" for comparison).
     margin: hinge margin.
     reg: L2 weight on the batch embeddings.
+    item_bias: add a learned per-item bias b_i (captures popularity).
     config: a :class:`TrainConfig` (or its dict) for the loop: epochs, lr, negatives, early stopping.
 
     Example
@@ -48,11 +51,12 @@ class BPRMF(Recommender):
     uses_history = False  # a user's embedding is fixed at fit time; newer history is not used
 
     def __init__(self, dim: int = 64, loss: str = "bpr", margin: float = 1.0, reg: float = 1e-4,
-                 config: TrainConfig | dict[str, Any] | None = None) -> None:
+                 item_bias: bool = False, config: TrainConfig | dict[str, Any] | None = None) -> None:
         self.dim = dim
         self.loss = loss
         self.margin = margin
         self.reg = reg
+        self.item_bias = item_bias
         self.config = config
 
     def get_params(self) -> dict[str, Any]:
@@ -71,33 +75,40 @@ class BPRMF(Recommender):
         loss_fn = self._loss_fn()
         torch.manual_seed(cfg.seed)
         self.module_ = _MF(self.n_users_, self.n_items_, self.dim).to(cfg.device)
+        self.train_users_ = torch.as_tensor(train.users, device=cfg.device)  # user of each training row
         self.history_ = train_pairwise(self, train, valid, cfg, loss_fn, self.get_params())
 
-    def pair_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        p = self.module_.users(users)  # (B, d)
-        q = self.module_.items(items)  # (B, m, d)
-        return torch.einsum("bd,bmd->bm", p, q)
-
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        p = self.module_.users(users)
-        q = self.module_.items(items)
-        return self.reg * (p.pow(2).sum(1).mean() + q.pow(2).sum(2).mean(0).sum())
+    def batch_scores(self, rows: torch.Tensor, pos: torch.Tensor,
+                     neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        p = self.module_.users(self.train_users_[rows])  # (B, d)
+        items = torch.cat([pos[:, None], neg], dim=1)
+        q = self.module_.items(items)  # (B, 1 + m, d)
+        scores = torch.einsum("bd,bmd->bm", p, q)
+        if self.item_bias:
+            scores = scores + self.module_.bias(items).squeeze(-1)
+        reg = self.reg * (p.pow(2).sum(1).mean() + q.pow(2).sum(2).mean(0).sum())
+        return scores[:, 0], scores[:, 1:], reg
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
         with torch.no_grad():
             dev = self.module_.users.weight.device
             p = self.module_.users(torch.as_tensor(users, device=dev))
-            return (p @ self.module_.items.weight.T).float().cpu()
+            scores = p @ self.module_.items.weight.T
+            if self.item_bias:
+                scores = scores + self.module_.bias.weight.T
+            return scores.float().cpu()
 
     def _item_vectors(self) -> torch.Tensor:
         return self.module_.items.weight.detach().cpu()
 
     def _state(self) -> dict[str, np.ndarray]:
         return {"users": self.module_.users.weight.detach().cpu().numpy(),
-                "items": self.module_.items.weight.detach().cpu().numpy()}
+                "items": self.module_.items.weight.detach().cpu().numpy(),
+                "bias": self.module_.bias.weight.detach().cpu().numpy()}
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         self.module_ = _MF(self.n_users_, self.n_items_, self.dim)
         self.module_.users.weight.data = torch.from_numpy(arrays["users"])
         self.module_.items.weight.data = torch.from_numpy(arrays["items"])
+        self.module_.bias.weight.data = torch.from_numpy(arrays["bias"])
         self.module_.eval()

@@ -7,11 +7,14 @@ from lmrec.errors import ConfigError
 from lmrec.models.base import Recommender
 from lmrec.models.ease import EASE
 from lmrec.models.itemknn import ItemKNN
+from lmrec.models.lightgcn import LightGCN
+from lmrec.models.lm_ranker import LMRanker
 from lmrec.models.mf import BPRMF
 from lmrec.models.popularity import MostPopular, Random
+from lmrec.models.text_knn import TextKNN
 
 MODELS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (Random, MostPopular, ItemKNN, EASE, BPRMF)
+    cls.name: cls for cls in (Random, MostPopular, ItemKNN, EASE, BPRMF, LightGCN, TextKNN, LMRanker)
 }
 
 

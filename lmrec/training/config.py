@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from lmrec.data.sampling import SAMPLERS
 from lmrec.errors import ConfigError, check_choice, check_positive
+
+SAMPLERS = ("uniform", "popularity", "in-batch", "hard")
 
 
 @dataclass
@@ -18,7 +19,10 @@ class TrainConfig:
     batch_size: positive (user, item) pairs per step.
     lr: Adam learning rate.
     n_negatives: negatives sampled per positive.
-    sampler: "uniform" or "popularity" (p ∝ count ** pop_alpha).
+    sampler: where negatives come from: "uniform", "popularity" (p ∝ count ** pop_alpha),
+        "in-batch" (other positives of the same batch, so popularity-distributed, no extra
+        items scored), or "hard" (the highest-scoring of ``hard_pool`` × n_negatives uniform
+        candidates under the current model).
     metric: validation metric for early stopping and model selection.
     patience: evaluations without improvement before stopping.
     eval_every: epochs between validation evaluations.
@@ -34,6 +38,7 @@ class TrainConfig:
     n_negatives: int = 1
     sampler: str = "uniform"
     pop_alpha: float = 0.75
+    hard_pool: int = 10
     metric: str = "ndcg@10"
     patience: int = 5
     eval_every: int = 1
@@ -46,6 +51,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "lr", "n_negatives", "patience", "eval_every"):
             check_positive("TrainConfig", name, getattr(self, name))
         check_choice("TrainConfig", "sampler", self.sampler, SAMPLERS)
+        check_positive("TrainConfig", "hard_pool", self.hard_pool)
         from lmrec.evaluation.metrics import parse_metric
 
         parse_metric(self.metric)

@@ -1,8 +1,10 @@
 """The one pairwise training loop, readable top to bottom.
 
-A trainable model exposes ``module_`` (a torch Module), ``pair_scores(users, items)`` returning
-``(B, m)`` scores for ``(B,)`` users against ``(B, m)`` items (column 0 the positive), and
-``regularization(users, items)`` (a scalar). The loop samples negatives, applies the loss,
+A trainable model exposes ``module_`` (a torch Module) and
+``batch_scores(rows, pos, neg) -> (pos_scores (B,), neg_scores (B, m), regularisation)``, where
+``rows`` indexes the training interactions of the batch (so a model can find the user and the
+history before that interaction), ``pos`` the positive items ``(B,)`` and ``neg`` the negatives
+``(B, m)``. The loop draws negatives (uniform, popularity, in-batch or hard), applies the loss,
 evaluates on validation for early stopping, restores the best weights and logs every epoch.
 """
 from __future__ import annotations
@@ -27,9 +29,24 @@ from lmrec.training.config import TrainConfig
 class PairwiseModel(Protocol):
     module_: torch.nn.Module
 
-    def pair_scores(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+    def batch_scores(self, rows: torch.Tensor, pos: torch.Tensor,
+                     neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
 
-    def regularization(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor: ...
+
+def draw_negatives(model: PairwiseModel, cfg: TrainConfig, sampler: NegativeSampler, users: np.ndarray,
+                   rows: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """(B, n_negatives) negative items for the batch, by ``cfg.sampler``."""
+    if cfg.sampler == "in-batch":
+        shifts = torch.arange(1, cfg.n_negatives + 1)
+        idx = (torch.arange(len(pos))[:, None] + shifts[None, :]) % max(len(pos), 1)
+        return pos[idx]  # other rows' positives: popularity-distributed, may include own positives rarely
+    neg = torch.from_numpy(sampler.sample(users)).to(pos.device)
+    if cfg.sampler != "hard":
+        return neg
+    with torch.no_grad():  # score the candidate pool with the current model, keep the hardest
+        _, pool_scores, _ = model.batch_scores(rows, pos, neg)
+    hardest = torch.topk(pool_scores, cfg.n_negatives, dim=1).indices
+    return torch.gather(neg, 1, hardest)
 
 
 class RunLog:
@@ -57,12 +74,13 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
     cfg.validate()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    sampler = NegativeSampler(train, cfg.sampler, cfg.n_negatives, alpha=cfg.pop_alpha, seed=cfg.seed)
+    kind = cfg.sampler if cfg.sampler in ("uniform", "popularity") else "uniform"
+    n_draw = cfg.n_negatives * (cfg.hard_pool if cfg.sampler == "hard" else 1)
+    sampler = NegativeSampler(train, kind, n_draw, alpha=cfg.pop_alpha, seed=cfg.seed)
     opt = torch.optim.Adam(model.module_.parameters(), lr=cfg.lr)
     spec = parse_metric(cfg.metric)
     val_task = EvalTask.build(train, valid) if valid is not None and len(valid) else None
     log = RunLog(cfg.run_dir, {"model": model_config, "train": cfg.to_dict()})
-    users_all = torch.as_tensor(train.users)
     items_all = torch.as_tensor(train.items)
     best, best_state, stale = -np.inf, None, 0
     for epoch in range(1, cfg.epochs + 1):
@@ -73,12 +91,11 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
         batches = range(0, len(order), cfg.batch_size)
         for lo in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress):
             idx = order[lo: lo + cfg.batch_size]
-            neg = torch.from_numpy(sampler.sample(train.users[idx]))
-            idx_t = torch.from_numpy(idx)
-            users = users_all[idx_t].to(cfg.device)
-            items = torch.cat([items_all[idx_t][:, None], neg], dim=1).to(cfg.device)  # (B, 1 + n_neg)
-            scores = model.pair_scores(users, items)
-            loss = loss_fn(scores[:, 0], scores[:, 1:]) + model.regularization(users, items)
+            rows = torch.from_numpy(idx).to(cfg.device)
+            pos = items_all[rows.cpu()].to(cfg.device)
+            neg = draw_negatives(model, cfg, sampler, train.users[idx], rows, pos)
+            pos_scores, neg_scores, reg = model.batch_scores(rows, pos, neg)
+            loss = loss_fn(pos_scores, neg_scores) + reg
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,81 @@
+"""The LMRanker network: item tower, user tower, optional graph propagation, ID embeddings.
+
+Shapes: T = text embedding size (384 for MiniLM), d = model dimension, N items, U users.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lmrec.models.graph import propagate
+from lmrec.models.towers import TOWERS, SequenceTower
+
+
+class LMNet(nn.Module):
+    """Item reps  v_i = P(e_i) [+ id_i]  (then optionally smoothed over the graph);
+    user reps  u = tower(v_{history}) [+ Q(e_user)] [+ id_u];  score = u·v or cos(u, v)/τ.
+    """
+
+    def __init__(self, text_emb: torch.Tensor, user_text_emb: torch.Tensor | None, n_users: int, *, dim: int,
+                 projection: str, user_tower: str, max_history: int, hybrid: bool) -> None:
+        super().__init__()
+        t = text_emb.shape[1]
+        self.register_buffer("text_emb", text_emb)  # (N, T), frozen LM embeddings
+        if projection == "linear":
+            self.item_proj: nn.Module = nn.Linear(t, dim)
+        else:
+            self.item_proj = nn.Sequential(nn.Linear(t, 2 * dim), nn.GELU(), nn.Dropout(0.1), nn.Linear(2 * dim, dim))
+        self.user_proj = nn.Linear(t, dim) if user_text_emb is not None else None
+        if user_text_emb is not None:
+            self.register_buffer("user_text_emb", user_text_emb)  # (U, T)
+        self.tower = SequenceTower(dim, max_history) if user_tower == "sequence" else (
+            TOWERS[user_tower](dim) if user_tower == "attention" else TOWERS[user_tower]())
+        self.item_id = nn.Embedding(text_emb.shape[0], dim) if hybrid else None
+        self.user_id = nn.Embedding(n_users, dim) if hybrid else None
+        for emb in (self.item_id, self.user_id):
+            if emb is not None:
+                nn.init.zeros_(emb.weight)  # an item never trained keeps a zero ID part: text alone
+
+    def item_reps(self, adj: tuple[torch.Tensor, torch.Tensor] | None, layers: int) -> torch.Tensor:
+        """(N, d) item representations; with ``layers`` > 0, v + mean of K propagated layers."""
+        v = self.item_proj(self.text_emb)
+        if self.item_id is not None:
+            v = v + self.item_id.weight
+        if adj is None or layers == 0:
+            return v
+        users0 = torch.zeros(adj[0].shape[0], v.shape[1], device=v.device, dtype=v.dtype)
+        if self.user_proj is not None:
+            users0 = self.user_proj(self.user_text_emb)
+        _, smoothed = propagate(adj, users0, v, layers)  # mean of layers 0..K
+        # rescale so the propagated part is the mean of layers 1..K added to v: a cold item
+        # (no edges) keeps exactly its text representation
+        return v + (smoothed * (layers + 1) - v) / layers
+
+    def user_reps(self, v: torch.Tensor, hist_items: torch.Tensor, mask: torch.Tensor,
+                  users: torch.Tensor | None, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, d) users from their history windows; ``extra`` (B, d) joins as the most recent item."""
+        h = v[hist_items]  # (B, L, d)
+        if extra is not None:
+            h = torch.cat([h[:, 1:], extra[:, None]], dim=1)
+            mask = torch.cat([mask[:, 1:], torch.ones_like(mask[:, :1])], dim=1)
+        return self._add_user_parts(self.tower(h, mask), users)
+
+    def mean_user_reps(self, v: torch.Tensor, history: torch.Tensor, users: torch.Tensor | None,
+                       minus: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean tower through a sparse (B, N) history: exact over the whole history.
+
+        ``minus`` (B,) removes one item from each row's mean (the training positive itself).
+        """
+        total = torch.sparse.mm(history, v)  # (B, d)
+        count = torch.sparse.sum(history, dim=1).to_dense()
+        if minus is not None:
+            total, count = total - v[minus], count - 1
+        return self._add_user_parts(total / count.clamp(min=1).unsqueeze(1), users)
+
+    def _add_user_parts(self, u: torch.Tensor, users: torch.Tensor | None) -> torch.Tensor:
+        """Add the projected user text and the user ID embedding (known users only)."""
+        if users is not None and self.user_proj is not None:
+            u = u + self.user_proj(self.user_text_emb[users])
+        if users is not None and self.user_id is not None:
+            u = u + self.user_id(users)
+        return u

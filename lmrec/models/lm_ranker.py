@@ -1,0 +1,259 @@
+"""LMRanker: rank items from pretrained language-model representations with a pairwise loss.
+
+Item tower: frozen text embedding -> learned projection (linear or MLP) to ``dim``.
+User tower: the user's history of item representations (mean, attention, or a causal
+Transformer over the time-ordered sequence), plus the projected user text when the dataset has
+user attributes. Optional LightGCN-style propagation of the item representations over the
+user-item graph. ``id_mode="none"`` has no per-user or per-item parameters, so any new item
+with text and any new user with a history or a profile text is scored without retraining.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from lmrec.data.interactions import Interactions
+from lmrec.errors import ConfigError, check_choice, check_positive
+from lmrec.losses import get_loss
+from lmrec.models.base import Recommender
+from lmrec.models.graph import normalized_adjacency
+from lmrec.models.lm_net import LMNet
+from lmrec.models.text_features import DEFAULT_CACHE, TextFeatures
+from lmrec.models.towers import TOWERS, TrainingHistories, csr_windows
+from lmrec.sparse import mask_seen
+from lmrec.training.config import TrainConfig
+from lmrec.training.loop import train_pairwise
+
+
+def _torch_sparse(m: sp.csr_matrix, device: torch.device | str) -> torch.Tensor:
+    coo = m.tocoo()
+    idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(coo.data.astype(np.float32)), m.shape).to(device)
+
+
+class LMRanker(TextFeatures, Recommender):
+    """Language-model representations + pairwise ranking.
+
+    Parameters
+    ----------
+    encoder: "minilm" (packaged all-MiniLM-L6-v2), a Hugging Face name available offline, or a path.
+    encoder_backend: "hf" (mean pooling) or "sentence-transformers".
+    item_template, user_template: format strings over the item / user table fields; None picks a
+        built-in template for the dataset ("" disables user text).
+    dim: representation size. projection: "linear" or "mlp".
+    user_tower: "mean", "attention" or "sequence". max_history: items a user tower reads.
+    graph_layers: LightGCN propagation layers over the item representations (0 = none).
+    id_mode: "none" (ID-free) or "hybrid" (ID embeddings added to the text representations).
+    scorer: "dot" or "cosine" (divided by ``temperature``).
+    loss: "bpr", "hinge" (with ``margin``) or "softmax". reg: L2 weight on batch representations.
+    cache_dir: embedding cache folder (None: no cache). config: TrainConfig (negatives, lr, ...).
+
+    Example
+    -------
+    >>> model = LMRanker(user_tower="sequence", loss="softmax",
+    ...                  config=TrainConfig(n_negatives=64)).fit(split.train, split.valid)  # doctest: +SKIP
+    >>> model.recommend_for_profile("space opera with robots", k=5)                       # doctest: +SKIP
+    """
+
+    name = "lm-ranker"
+    uses_order = True
+
+    def __init__(self, encoder: str = "minilm", encoder_backend: str = "hf", item_template: str | None = None,
+                 user_template: str | None = None, max_length: int = 128, encode_batch_size: int = 64,
+                 dim: int = 64, projection: str = "linear", user_tower: str = "mean", max_history: int = 50,
+                 graph_layers: int = 0, id_mode: str = "none", scorer: str = "dot", temperature: float = 0.1,
+                 loss: str = "bpr", margin: float = 1.0, reg: float = 0.0, cache_dir: str | None = DEFAULT_CACHE,
+                 config: TrainConfig | dict[str, Any] | None = None) -> None:
+        self.encoder = encoder
+        self.encoder_backend = encoder_backend
+        self.item_template = item_template
+        self.user_template = user_template
+        self.max_length = max_length
+        self.encode_batch_size = encode_batch_size
+        self.dim = dim
+        self.projection = projection
+        self.user_tower = user_tower
+        self.max_history = max_history
+        self.graph_layers = graph_layers
+        self.id_mode = id_mode
+        self.scorer = scorer
+        self.temperature = temperature
+        self.loss = loss
+        self.margin = margin
+        self.reg = reg
+        self.cache_dir = cache_dir
+        self.config = config
+
+    def get_params(self) -> dict[str, Any]:
+        return {**super().get_params(), "config": TrainConfig.from_any(self.config).to_dict()}
+
+    # ----------------------------------------------------------------- fitting
+    def _validate(self) -> None:
+        owner = "LMRanker"
+        check_choice(owner, "projection", self.projection, ["linear", "mlp"])
+        check_choice(owner, "user_tower", self.user_tower, TOWERS)
+        check_choice(owner, "id_mode", self.id_mode, ["none", "hybrid"])
+        check_choice(owner, "scorer", self.scorer, ["dot", "cosine"])
+        get_loss(self.loss, owner)
+        for name in ("dim", "max_history", "temperature"):
+            check_positive(owner, name, getattr(self, name))
+        check_positive(owner, "graph_layers", self.graph_layers, allow_zero=True)
+
+    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
+        self._validate()
+        cfg = TrainConfig.from_any(self.config)
+        self.device_ = cfg.device
+        self._resolve_templates(train)
+        text = torch.from_numpy(self._encode(self._item_texts(train.item_table), cfg.device, cfg.progress))
+        user_text = None
+        if self.user_template_:
+            user_text = torch.from_numpy(self._encode(self._user_texts(train.user_table), cfg.device, cfg.progress))
+        torch.manual_seed(cfg.seed)
+        self.module_ = LMNet(text, user_text, self.n_users_, dim=self.dim, projection=self.projection,
+                             user_tower=self.user_tower, max_history=self.max_history,
+                             hybrid=self.id_mode == "hybrid").to(cfg.device)
+        self._prepare_graph()
+        self.train_users_ = torch.as_tensor(train.users, device=cfg.device)
+        self.histories_ = TrainingHistories(train, self.max_history)
+        self.train_binary_ = train.to_csr()
+        fn = get_loss(self.loss, "LMRanker")
+        loss_fn = (lambda p, n: fn(p, n, margin=self.margin)) if self.loss == "hinge" else fn
+        self.history_ = train_pairwise(self, train, valid, cfg, loss_fn, self.get_params())
+
+    def _prepare_graph(self) -> None:
+        self.adj_ = normalized_adjacency(self.train_matrix_, self._device()) if self.graph_layers else None
+
+    def _device(self) -> torch.device:
+        return self.module_.text_emb.device
+
+    # ----------------------------------------------------------------- scoring
+    def _pair(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Scores of users (B, d) against items (B, m, d) or (N, d) -> (B, m) or (B, N)."""
+        if self.scorer == "cosine":
+            u, v = F.normalize(u, dim=-1), F.normalize(v, dim=-1)
+        s = torch.einsum("bd,bmd->bm", u, v) if v.dim() == 3 else u @ v.T
+        return s / self.temperature if self.scorer == "cosine" else s
+
+    def _users_from_rows(self, v: torch.Tensor, history: sp.csr_matrix, users: torch.Tensor | None,
+                         minus: torch.Tensor | None = None, extra: torch.Tensor | None = None) -> torch.Tensor:
+        if self.user_tower == "mean" and extra is None:
+            binary = history.copy()
+            binary.data = np.ones_like(binary.data)
+            return self.module_.mean_user_reps(v, _torch_sparse(binary, v.device), users, minus)
+        items, mask = csr_windows(history, self.max_history)
+        return self.module_.user_reps(v, items.to(v.device), mask.to(v.device), users, extra)
+
+    def batch_scores(self, rows: torch.Tensor, pos: torch.Tensor,
+                     neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        net = self.module_
+        v = net.item_reps(self.adj_, self.graph_layers)  # (N, d)
+        users = self.train_users_[rows]
+        if self.user_tower == "mean":
+            u = self._users_from_rows(v, self.train_binary_[users.cpu().numpy()], users, minus=pos)
+        else:
+            items, mask = self.histories_.window(rows, prefix=self.user_tower == "sequence")
+            u = net.user_reps(v, items.to(v.device), mask.to(v.device), users)
+        cand = v[torch.cat([pos[:, None], neg], dim=1)]  # (B, 1 + m, d)
+        scores = self._pair(u, cand)
+        reg = self.reg * (u.pow(2).sum(1).mean() + cand.pow(2).sum(2).mean(0).sum()) if self.reg else scores.new_zeros(())
+        return scores[:, 0], scores[:, 1:], reg
+
+    @torch.no_grad()
+    def _item_reps(self) -> torch.Tensor:
+        return self.module_.item_reps(self.adj_, self.graph_layers)
+
+    @torch.no_grad()
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        v = self._item_reps()
+        u = self._users_from_rows(v, history, torch.as_tensor(users, device=v.device))
+        return self._pair(u, v).float().cpu()
+
+    def _item_vectors(self) -> torch.Tensor:
+        return self._item_reps().cpu()
+
+    # ----------------------------------------------------------------- cold start
+    def _history_rows(self, items: Any) -> sp.csr_matrix:
+        items = np.atleast_1d(np.asarray([] if items is None else items, dtype=np.int64))
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            raise ConfigError(f"item index out of range [0, {self.n_items_}).")
+        order = np.arange(1, len(items) + 1, dtype=np.float32)  # list order = time order
+        return sp.csr_matrix((order, (np.zeros(len(items), dtype=np.int64), items)), shape=(1, self.n_items_))
+
+    @torch.no_grad()
+    def recommend_for_history(self, items: Any, k: int = 10, exclude_seen: bool = True,
+                              profile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k for a new user given liked item indices (oldest first) and/or a profile text."""
+        self._check_fitted()
+        if profile is None and (items is None or len(np.atleast_1d(items)) == 0):
+            raise ConfigError("recommend_for_history needs at least one item or a profile text.")
+        hist = self._history_rows(items)
+        v = self._item_reps()
+        extra = None
+        if profile is not None:
+            text = torch.from_numpy(self._encode([profile], str(self._device()), progress=False)).to(v.device)
+            extra = self.module_.item_proj(text)  # the profile reads like one more liked item
+        u = self._users_from_rows(v, hist, None, extra=extra)
+        scores = self._pair(u, v).float().cpu()
+        if exclude_seen:
+            mask_seen(scores, hist)
+        top = torch.topk(scores, min(k, self.n_items_), dim=1)
+        return top.indices.numpy()[0], top.values.numpy()[0]
+
+    def recommend_for_profile(self, text: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k for a new user described only by a text profile."""
+        return self.recommend_for_history([], k, profile=text)
+
+    def add_items(self, table: pd.DataFrame, id_column: str = "item") -> np.ndarray:
+        """Add (or update) items from a table with their raw id and template fields; returns indices.
+
+        New items are encoded and rankable at once; with ``id_mode="hybrid"`` their ID part is zero.
+        """
+        self._check_fitted()
+        if id_column not in table.columns:
+            raise ConfigError(f"add_items needs an '{id_column}' column; got {list(table.columns)}.")
+        vecs = torch.from_numpy(self._encode(self._item_texts(table), str(self._device()), progress=False))
+        known = {raw: i for i, raw in enumerate(self.item_ids_.tolist())}
+        net = self.module_
+        index = []
+        for raw, vec in zip(table[id_column].tolist(), vecs):
+            if raw in known:
+                net.text_emb[known[raw]] = vec.to(net.text_emb.device)
+                index.append(known[raw])
+                continue
+            net.text_emb = torch.cat([net.text_emb, vec[None].to(net.text_emb.device)])
+            if net.item_id is not None:
+                net.item_id.weight = torch.nn.Parameter(torch.cat([net.item_id.weight.data,
+                                                                   net.item_id.weight.new_zeros(1, self.dim)]))
+            self.item_ids_ = np.append(self.item_ids_.astype(object), raw)
+            known[raw] = self.n_items_
+            index.append(self.n_items_)
+            self.n_items_ += 1
+        self.train_matrix_ = sp.csr_matrix((self.train_matrix_.data, self.train_matrix_.indices,
+                                            self.train_matrix_.indptr), shape=(self.n_users_, self.n_items_))
+        self._prepare_graph()
+        return np.asarray(index, dtype=np.int64)
+
+    # ----------------------------------------------------------------- persistence
+    def _state(self) -> dict[str, np.ndarray]:
+        return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        state = {k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")}
+        self.module_ = LMNet(state["text_emb"], state.get("user_text_emb"), self.n_users_, dim=self.dim,
+                             projection=self.projection, user_tower=self.user_tower, max_history=self.max_history,
+                             hybrid=self.id_mode == "hybrid")
+        self.module_.load_state_dict(state)
+        self.module_.eval()
+        self.n_items_ = int(state["text_emb"].shape[0])
+        self._prepare_graph()
+
+    def _extra_manifest(self) -> dict[str, Any]:
+        return self._text_manifest()
+
+    def _set_extra(self, extra: dict[str, Any]) -> None:
+        self._set_text_manifest(extra)

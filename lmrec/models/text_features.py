@@ -1,0 +1,71 @@
+"""Shared text plumbing for text-based models: templates, the encoder, cached item/user vectors."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmrec.data.interactions import Interactions
+from lmrec.errors import ConfigError
+from lmrec.text.encoders import TextEncoder, encode_texts, get_encoder
+from lmrec.text.templates import default_item_template, default_user_template, render
+
+DEFAULT_CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
+
+
+class TextFeatures:
+    """Mixin: expects ``encoder``, ``encoder_backend``, ``max_length``, ``encode_batch_size``,
+    ``item_template``, ``user_template``, ``cache_dir`` hyperparameters and a ``device``."""
+
+    encoder: str
+    encoder_backend: str
+    max_length: int
+    encode_batch_size: int
+    item_template: str | None
+    user_template: str | None
+    cache_dir: str | None
+
+    def _text_encoder(self, device: str = "cpu") -> TextEncoder:
+        if getattr(self, "_encoder_obj", None) is None:
+            self._encoder_obj = get_encoder(self.encoder, self.encoder_backend, max_length=self.max_length,
+                                            batch_size=self.encode_batch_size, device=device)
+        return self._encoder_obj
+
+    def _encode(self, texts: list[str], device: str = "cpu", progress: bool = True) -> np.ndarray:
+        enc = self._text_encoder(device)
+        start = time.perf_counter()
+        vecs = encode_texts(enc, texts, None if self.cache_dir is None else Path(self.cache_dir).expanduser(),
+                            progress=progress)
+        cache = getattr(encode_texts, "last_cache", None) if self.cache_dir is not None else None
+        self.encode_stats_ = {"texts": len(texts), "seconds": round(time.perf_counter() - start, 3),
+                              "encoded": cache.misses if cache is not None else len(texts),
+                              "cache_hits": cache.hits if cache is not None else 0}
+        return vecs
+
+    def _resolve_templates(self, train: Interactions) -> None:
+        self.item_template_ = self.item_template or default_item_template(train.item_table)
+        if self.item_template_ is None:
+            raise ConfigError(f"{type(self).__name__} needs item text, but the item table of '{train.name}' has no "
+                              f"field a built-in template uses; fields: {list(train.item_table.columns)}. "
+                              "Pass item_template='...{field}...'.")
+        self.user_template_ = self.user_template if self.user_template is not None else \
+            default_user_template(train.user_table)
+        if self.user_template_ == "":
+            self.user_template_ = None
+
+    def _item_texts(self, table: pd.DataFrame) -> list[str]:
+        return render(self.item_template_, table, what="item")
+
+    def _user_texts(self, table: pd.DataFrame) -> list[str]:
+        return render(self.user_template_, table, what="user")
+
+    def _text_manifest(self) -> dict[str, Any]:
+        return {"item_template": self.item_template_, "user_template": self.user_template_,
+                "encode_stats": getattr(self, "encode_stats_", None)}
+
+    def _set_text_manifest(self, extra: dict[str, Any]) -> None:
+        self.item_template_ = extra.get("item_template")
+        self.user_template_ = extra.get("user_template")

@@ -1,0 +1,81 @@
+"""LMRanker beyond the shared contract: cold items and users, options, errors, reloads."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lmrec.errors import ConfigError
+from lmrec.models import LMRanker, Recommender
+from lmrec.training import TrainConfig
+
+CFG = TrainConfig(epochs=120, batch_size=16, lr=0.05, progress=False, seed=3)
+
+
+def fit(tiny_split, **kw):
+    return LMRanker(dim=8, cache_dir=None, config=kw.pop("config", CFG), **kw).fit(tiny_split.train)
+
+
+@pytest.mark.parametrize("options", [
+    {"user_tower": "attention"}, {"user_tower": "sequence", "max_history": 4},
+    {"graph_layers": 2}, {"id_mode": "hybrid"}, {"scorer": "cosine", "loss": "softmax"},
+    {"loss": "hinge", "projection": "mlp"},
+], ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
+def test_options_learn_the_taste_groups(tiny_split, options):
+    model = fit(tiny_split, **options)
+    scores = model.score([0, 10])
+    assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
+
+
+def test_unseen_item_with_text_is_scored_and_ranked(tiny_split, tmp_path):
+    model = fit(tiny_split)
+    new = model.add_items(pd.DataFrame({"item": [100, 101], "title": ["mango", "chisel"]}))
+    assert new.tolist() == [10, 11] and model.n_items_ == 12
+    items, _ = model.recommend([0, 10], k=12)
+    fruit_user, tool_user = items[0].tolist(), items[1].tolist()
+    assert fruit_user.index(10) < fruit_user.index(11), "a fruit lover should rank the new fruit above the new tool"
+    assert tool_user.index(11) < tool_user.index(10)
+    model.save(tmp_path / "m")  # the grown catalogue survives a save / load
+    back = Recommender.load(tmp_path / "m")
+    np.testing.assert_allclose(back.score([0]), model.score([0]), rtol=1e-5)
+    assert back.item_ids_.tolist()[-2:] == [100, 101]
+
+
+def test_new_users_from_history_and_profile(tiny_split):
+    model = fit(tiny_split)
+    items, _ = model.recommend_for_history([4, 5, 6], k=1)
+    assert items.tolist() == [7]
+    items, _ = model.recommend_for_profile("I love fresh fruit", k=4)
+    assert len(set(items.tolist()) & {0, 1, 2, 3}) >= 3
+    with pytest.raises(ConfigError, match="needs at least one item or a profile text"):
+        model.recommend_for_history([])
+
+
+def test_reload_gives_identical_scores(tiny_split, tmp_path):
+    model = fit(tiny_split, user_tower="sequence", graph_layers=1, id_mode="hybrid")
+    model.save(tmp_path / "m")
+    back = Recommender.load(tmp_path / "m")
+    np.testing.assert_allclose(back.score(np.arange(20)), model.score(np.arange(20)), rtol=1e-5, atol=1e-6)
+    assert back.item_template_ == "{title}"
+
+
+def test_user_text_is_used(data_dir):
+    from lmrec.data import get_protocol
+
+    split = get_protocol("P3", data_dir)
+    model = LMRanker(dim=8, cache_dir=None, config=TrainConfig(epochs=1, progress=False))
+    model.fit(split.train)
+    assert model.user_template_.startswith("Gender:") and model.module_.user_proj is not None
+
+
+def test_errors(tiny_split):
+    with pytest.raises(ConfigError, match="'user_tower' parameter of LMRanker must be one of 'mean', 'attention', 'sequence'"):
+        fit(tiny_split, user_tower="gru")
+    with pytest.raises(ConfigError, match=r"The item template uses field\(s\) \['brand'\] that the item table lacks"):
+        fit(tiny_split, item_template="{title} by {brand}")
+    with pytest.raises(ConfigError, match="Could not load encoder 'nope/nothing'"):
+        fit(tiny_split, encoder="nope/nothing")
+    bare = tiny_split.train
+    bare.item_table = pd.DataFrame(index=range(10))
+    with pytest.raises(ConfigError, match="LMRanker needs item text, but the item table of 'tiny' has no field"):
+        LMRanker(cache_dir=None).fit(bare)
