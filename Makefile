@@ -31,6 +31,7 @@ test: setup
 
 bench: setup
 	LMREC_DATA_DIR=$(DATA_DIR) $(PY) benchmarks/baselines.py
+	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) benchmarks/lm_ranker.py
 
 clean:
 	rm -rf $(VENV) reports

@@ -18,3 +18,11 @@ def mask_seen(scores: torch.Tensor, seen: sp.csr_matrix) -> None:
 def csr_to_torch(m: sp.csr_matrix) -> torch.Tensor:
     """A scipy CSR matrix as a dense float32 tensor (batches are small enough to densify)."""
     return torch.from_numpy(np.asarray(m.toarray(), dtype=np.float32))
+
+
+def csr_to_torch_sparse(m: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A scipy sparse matrix as a torch sparse COO tensor (differentiable in ``torch.sparse.mm``)."""
+    coo = m.tocoo()
+    idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(coo.data.astype(np.float32)), m.shape,
+                                   check_invariants=False).to(device)

@@ -25,15 +25,9 @@ from lmrec.models.graph import normalized_adjacency
 from lmrec.models.lm_net import LMNet
 from lmrec.models.text_features import DEFAULT_CACHE, TextFeatures
 from lmrec.models.towers import TOWERS, TrainingHistories, csr_windows
-from lmrec.sparse import mask_seen
+from lmrec.sparse import csr_to_torch_sparse, mask_seen
 from lmrec.training.config import TrainConfig
 from lmrec.training.loop import train_pairwise
-
-
-def _torch_sparse(m: sp.csr_matrix, device: torch.device | str) -> torch.Tensor:
-    coo = m.tocoo()
-    idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(idx, torch.from_numpy(coo.data.astype(np.float32)), m.shape).to(device)
 
 
 class LMRanker(TextFeatures, Recommender):
@@ -144,7 +138,7 @@ class LMRanker(TextFeatures, Recommender):
         if self.user_tower == "mean" and extra is None:
             binary = history.copy()
             binary.data = np.ones_like(binary.data)
-            return self.module_.mean_user_reps(v, _torch_sparse(binary, v.device), users, minus)
+            return self.module_.mean_user_reps(v, csr_to_torch_sparse(binary, v.device), users, minus)
         items, mask = csr_windows(history, self.max_history)
         return self.module_.user_reps(v, items.to(v.device), mask.to(v.device), users, extra)
 

@@ -1,0 +1,241 @@
+"""LMRanker against ID baselines: cost, ablations, multi-seed comparisons, cold-start items.
+
+Usage::
+
+    LMREC_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/lm_ranker.py \
+        --sections cost ablation-P2 compare-P2 cold-P4 ablation-P3 compare-P1
+
+Each section writes ``benchmarks/results/lm_ranker_<section>.json``; the Markdown table
+``benchmarks/results/lm_ranker.md`` is rebuilt from every JSON present, so sections can be run
+separately. Model selection always uses validation NDCG@10; test is read for the chosen
+configurations (the ablation table shows test for every point, marked as such).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lmrec.data import get_protocol
+from lmrec.evaluation import Evaluator
+from lmrec.evaluation.compare import compare
+from lmrec.models import EASE, BPRMF, LightGCN, LMRanker, MostPopular, Random, TextKNN, create_model
+from lmrec.training import TrainConfig
+
+RESULTS = Path(__file__).parent / "results"
+CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
+METRICS = ["ndcg@10", "recall@10", "ndcg@20", "recall@20", "hr@10", "mrr@10", "auc", "coverage@10"]
+TRAIN = dict(epochs=30, batch_size=1024, lr=1e-3, eval_every=1, patience=3, progress=False)
+BASE = dict(dim=64, user_tower="mean", loss="softmax", graph_layers=0, id_mode="none", cache_dir=CACHE)
+NEGATIVES = {"softmax": 64, "bpr": 8, "hinge": 8}
+
+
+def lm(params: dict[str, Any], **train: Any) -> LMRanker:
+    p = {**BASE, **params}
+    cfg = {**TRAIN, "n_negatives": NEGATIVES[p["loss"]], **train}
+    return LMRanker(**p, config=cfg)
+
+
+def baseline_params(code: str, name: str) -> dict[str, Any]:
+    """The validation-chosen parameters from benchmarks/baselines.py, when its JSON exists."""
+    path = RESULTS / f"baselines_{code}.json"
+    if path.exists():
+        for row in json.loads(path.read_text())["rows"]:
+            if row["model"] == name:
+                return row["params"]
+    return {}
+
+
+def section_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """Encoding throughput (uncached), per-epoch training time, peak memory, latency per user."""
+    out: dict[str, Any] = {}
+    for code in ("P1", "P2"):
+        split = get_protocol(code, args.data_dir)
+        with tempfile.TemporaryDirectory() as tmp:
+            model = lm({"cache_dir": tmp}, epochs=1)
+            start = time.perf_counter()
+            model.fit(split.train)
+            enc = model.encode_stats_
+            total = time.perf_counter() - start
+        out[code] = {"texts": enc["texts"], "encode_seconds": enc["seconds"],
+                     "texts_per_second": round(enc["texts"] / max(enc["seconds"], 1e-9), 1),
+                     "mean_text_chars": round(float(np.mean([len(t) for t in model._item_texts(split.train.item_table)])), 1),
+                     "epoch_seconds": model.history_[0]["train_seconds"], "fit_seconds_1_epoch": round(total, 1)}
+        users = np.arange(min(200, split.n_users))
+        lat = []
+        for u in users:
+            t0 = time.perf_counter()
+            model.recommend([int(u)], k=10)
+            lat.append(time.perf_counter() - t0)
+        out[code]["latency_ms_p50"] = round(1000 * float(np.median(lat)), 2)
+        out[code]["latency_ms_p99"] = round(1000 * float(np.quantile(lat, 0.99)), 2)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
+    """loss x user tower (graph off, ID-free), then graph and id_mode on the best of those."""
+    split = get_protocol(code, args.data_dir)
+    valid = Evaluator(split, ["ndcg@10"], stage="valid")
+    test = Evaluator(split, ["ndcg@10", "recall@10"])
+    rows = []
+
+    def run(params: dict[str, Any]) -> dict[str, Any]:
+        model = lm(params)
+        start = time.perf_counter()
+        model.fit(split.train, split.valid)
+        fit_s = time.perf_counter() - start
+        row = {"params": params, "valid_ndcg@10": valid.evaluate(model).summary()["ndcg@10"],
+               **{f"test_{k}": v for k, v in test.evaluate(model).summary().items()},
+               "fit_seconds": round(fit_s, 1), "epochs": len(model.history_), "best_epoch": model.best_epoch_,
+               "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in model.history_])), 2)}
+        print(f"  {code} {params} valid={row['valid_ndcg@10']:.4f} test={row['test_ndcg@10']:.4f} "
+              f"fit={fit_s:.0f}s", flush=True)
+        rows.append(row)
+        return row
+
+    for loss in ("bpr", "hinge", "softmax"):
+        for tower in ("mean", "attention", "sequence"):
+            run({"loss": loss, "user_tower": tower})
+    best = max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
+    for graph, id_mode in ((2, "none"), (0, "hybrid"), (2, "hybrid")):
+        run({**best, "graph_layers": graph, "id_mode": id_mode})
+    chosen = max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
+    return {"protocol": code, "rows": rows, "chosen": chosen}
+
+
+def chosen_lm(code: str) -> dict[str, Any]:
+    path = RESULTS / f"lm_ranker_ablation-{code}.json"
+    return json.loads(path.read_text())["chosen"] if path.exists() else {}
+
+
+def id_baselines(code: str) -> dict[str, Any]:
+    mf = baseline_params(code, "bpr-mf") or {"dim": 64, "config": {"n_negatives": 8}}
+    return {
+        "most-popular": MostPopular(),
+        "ease": EASE(**(baseline_params(code, "ease") or {"lam": 500.0})),
+        "bpr-mf": BPRMF(**{**mf, "config": {**mf.get("config", {}), "progress": False}}),
+        "lightgcn": LightGCN(dim=64, layers=2, reg=1e-4,
+                             config={**TRAIN, "batch_size": 2048, "n_negatives": 8, "eval_every": 2}),
+    }
+
+
+def section_compare(code: str, args: argparse.Namespace) -> dict[str, Any]:
+    models = {**id_baselines(code), "lm-ranker": lm(chosen_lm(code) or (chosen_lm("P2") if code == "P1" else {}))}
+    models = {"lm-ranker": models.pop("lm-ranker"), **models}  # paired tests against the LM ranker
+    report = compare(models, code, METRICS, seeds=args.seeds, data_dir=args.data_dir, progress=False)
+    report.save(RESULTS / f"lm_ranker_compare-{code}")
+    print(report, flush=True)
+    return {"protocol": code, "markdown": report.to_markdown(), "seeds": args.seeds,
+            "rows": [{"model": r.name, "means": r.means, "intervals": r.intervals, "fit_seconds": r.fit_seconds}
+                     for r in report.rows]}
+
+
+def section_cold(args: argparse.Namespace) -> dict[str, Any]:
+    split = get_protocol("P4", args.data_dir)
+    params = chosen_lm("P2")
+    models = {"lm-ranker (id_mode=none)": lm({**params, "id_mode": "none"}), "text-knn": TextKNN(cache_dir=CACHE),
+              **{k: v for k, v in id_baselines("P2").items() if k != "lightgcn"}, "random": Random()}
+    rows = []
+    for name, model in models.items():
+        model.fit(split.train, split.valid)
+        cold = Evaluator(split, ["ndcg@10", "recall@10"], candidates="cold").evaluate(model).summary()
+        full = Evaluator(split, ["ndcg@10", "recall@10"]).evaluate(model).summary()
+        rows.append({"model": name, "cold_ndcg@10": cold["ndcg@10"], "cold_recall@10": cold["recall@10"],
+                     "all_ndcg@10": full["ndcg@10"], "all_recall@10": full["recall@10"]})
+        print(f"  P4 {name} {rows[-1]}", flush=True)
+    warm = None
+    path = RESULTS / "lm_ranker_compare-P2.json"
+    if path.exists():
+        warm = next(r["means"]["ndcg@10"] for r in json.loads(path.read_text())["rows"] if r["model"] == "lm-ranker")
+    return {"protocol": "P4", "rows": rows, "warm_ndcg@10_P2": warm, "cold_items": int(len(split.cold_items))}
+
+
+SECTIONS = {"cost": section_cost, "ablation-P2": lambda a: ablation("P2", a), "ablation-P3": lambda a: ablation("P3", a),
+            "compare-P2": lambda a: section_compare("P2", a), "compare-P1": lambda a: section_compare("P1", a),
+            "cold-P4": section_cold}
+
+
+def markdown(command: str) -> str:
+    lines = ["# LMRanker benchmark", "",
+             f"- last command: `{command}`",
+             f"- date: {date.today().isoformat()}; machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+             f"torch {torch.__version__}, CPU only; encoder all-MiniLM-L6-v2 (384-d, packaged)",
+             "- selection by validation NDCG@10; full ranking over all items; see the JSON files beside this one.", ""]
+    cost = RESULTS / "lm_ranker_cost.json"
+    if cost.exists():
+        c = json.loads(cost.read_text())
+        lines += ["## Cost on this machine", "",
+                  "| protocol | texts | mean chars | encode texts/s (uncached) | s / epoch (mean tower, softmax) "
+                  "| ranking latency per user p50 / p99 (ms) |", "|---|---|---|---|---|---|"]
+        for code in ("P1", "P2"):
+            r = c[code]
+            lines.append(f"| {code} | {r['texts']} | {r['mean_text_chars']} | {r['texts_per_second']} | "
+                         f"{r['epoch_seconds']} | {r['latency_ms_p50']} / {r['latency_ms_p99']} |")
+        lines += ["", f"Peak resident memory of the cost run: {c['peak_rss_mb']} MB.", ""]
+    for code in ("P2", "P3"):
+        path = RESULTS / f"lm_ranker_ablation-{code}.json"
+        if not path.exists():
+            continue
+        res = json.loads(path.read_text())
+        lines += [f"## Ablation on {code} (ID-free unless stated; chosen: `{res['chosen']}`)", "",
+                  "| loss | user tower | graph layers | id_mode | valid NDCG@10 | test NDCG@10 | test Recall@10 "
+                  "| epochs (best) | s / epoch |", "|---|---|---|---|---|---|---|---|---|"]
+        for r in res["rows"]:
+            p = {**BASE, **r["params"]}
+            lines.append(f"| {p['loss']} | {p['user_tower']} | {p['graph_layers']} | {p['id_mode']} | "
+                         f"{r['valid_ndcg@10']:.4f} | {r['test_ndcg@10']:.4f} | {r['test_recall@10']:.4f} | "
+                         f"{r['epochs']} ({r['best_epoch']}) | {r['seconds_per_epoch']} |")
+        lines.append("")
+    for code in ("P1", "P2"):
+        path = RESULTS / f"lm_ranker_compare-{code}.json"
+        if path.exists():
+            lines += [f"## {code}: LMRanker against ID baselines", "", json.loads(path.read_text())["markdown"], ""]
+    path = RESULTS / "lm_ranker_cold-P4.json"
+    if path.exists():
+        res = json.loads(path.read_text())
+        lines += [f"## P4 cold-start items ({res['cold_items']} cold items; test = interactions with them)", "",
+                  "| model | cold-only NDCG@10 | cold-only Recall@10 | all-items NDCG@10 | all-items Recall@10 |",
+                  "|---|---|---|---|---|"]
+        for r in res["rows"]:
+            lines.append(f"| {r['model']} | {r['cold_ndcg@10']:.4f} | {r['cold_recall@10']:.4f} | "
+                         f"{r['all_ndcg@10']:.4f} | {r['all_recall@10']:.4f} |")
+        if res.get("warm_ndcg@10_P2"):
+            lines += ["", f"Warm NDCG@10 of the same LMRanker configuration on P2: {res['warm_ndcg@10_P2']:.4f}."]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2026, 2027, 2028])
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/lm_ranker.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    for name in args.sections:
+        print(f"== {name}", flush=True)
+        start = time.perf_counter()
+        res = SECTIONS[name](args)
+        res["seconds"] = round(time.perf_counter() - start, 1)
+        res["command"] = command
+        (RESULTS / f"lm_ranker_{name}.json").write_text(json.dumps(res, indent=2, default=float) + "\n")
+        (RESULTS / "lm_ranker.md").write_text(markdown(command.strip()))
+    print((RESULTS / "lm_ranker.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
