@@ -48,3 +48,11 @@ def get_loss(name: str, owner: str = "the model") -> Loss:
     """The loss called ``name``; raises ConfigError listing the supported names."""
     check_choice(owner, "loss", name, LOSSES)
     return LOSSES[name]
+
+
+def make_loss(name: str, owner: str = "the model", *, margin: float = 1.0) -> Loss:
+    """The loss ``name`` as a function of ``(pos, neg)`` only, with the hinge margin bound in."""
+    fn = get_loss(name, owner)
+    if name == "hinge":
+        return lambda pos, neg: hinge(pos, neg, margin=margin)
+    return fn

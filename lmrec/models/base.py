@@ -51,7 +51,12 @@ class Recommender:
     def get_params(self) -> dict[str, Any]:
         """Constructor keyword arguments, as given (scikit-learn style)."""
         sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+        params = {p: getattr(self, p) for p in sig.parameters if p != "self"}
+        if "config" in params:  # trained models: the TrainConfig as a plain dict (JSON in manifests)
+            from lmrec.training.config import TrainConfig
+
+            params["config"] = TrainConfig.from_any(params["config"]).to_dict()
+        return params
 
     def clone(self, **overrides: Any) -> Recommender:
         """An unfitted copy with the same hyperparameters, some overridden."""

@@ -10,7 +10,7 @@ from torch import nn
 
 from lmrec.data.interactions import Interactions
 from lmrec.errors import check_positive
-from lmrec.losses import get_loss
+from lmrec.losses import make_loss
 from lmrec.models.base import Recommender
 from lmrec.models.graph import normalized_adjacency, propagate
 from lmrec.training.config import TrainConfig
@@ -41,15 +41,12 @@ class LightGCN(Recommender):
         self.reg = reg
         self.config = config
 
-    def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "config": TrainConfig.from_any(self.config).to_dict()}
 
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         check_positive("LightGCN", "dim", self.dim)
         check_positive("LightGCN", "layers", self.layers, allow_zero=True)
         cfg = TrainConfig.from_any(self.config)
-        fn = get_loss(self.loss, "LightGCN")
-        loss_fn = (lambda p, n: fn(p, n, margin=self.margin)) if self.loss == "hinge" else fn
+        loss_fn = make_loss(self.loss, "LightGCN", margin=self.margin)
         torch.manual_seed(cfg.seed)
         self.module_ = nn.ModuleDict({"user_emb": nn.Embedding(self.n_users_, self.dim),
                                       "item_emb": nn.Embedding(self.n_items_, self.dim)}).to(cfg.device)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from lmrec.data.interactions import Interactions
 from lmrec.errors import ConfigError, check_choice, check_positive
-from lmrec.losses import get_loss
+from lmrec.losses import get_loss, make_loss
 from lmrec.models.base import Recommender
 from lmrec.models.graph import normalized_adjacency
 from lmrec.models.lm_net import LMNet
@@ -83,8 +83,6 @@ class LMRanker(TextFeatures, Recommender):
         self.cache_dir = cache_dir
         self.config = config
 
-    def get_params(self) -> dict[str, Any]:
-        return {**super().get_params(), "config": TrainConfig.from_any(self.config).to_dict()}
 
     # ----------------------------------------------------------------- fitting
     def _validate(self) -> None:
@@ -115,8 +113,7 @@ class LMRanker(TextFeatures, Recommender):
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)
         self.histories_ = TrainingHistories(train, self.max_history)
         self.train_binary_ = train.to_csr()
-        fn = get_loss(self.loss, "LMRanker")
-        loss_fn = (lambda p, n: fn(p, n, margin=self.margin)) if self.loss == "hinge" else fn
+        loss_fn = make_loss(self.loss, "LMRanker", margin=self.margin)
         self.history_ = train_pairwise(self, train, valid, cfg, loss_fn, self.get_params())
 
     def _prepare_graph(self) -> None:

@@ -10,7 +10,7 @@ from torch import nn
 
 from lmrec.data.interactions import Interactions
 from lmrec.errors import check_positive
-from lmrec.losses import get_loss
+from lmrec.losses import make_loss
 from lmrec.models.base import Recommender
 from lmrec.training.config import TrainConfig
 from lmrec.training.loop import train_pairwise
@@ -59,20 +59,12 @@ class BPRMF(Recommender):
         self.item_bias = item_bias
         self.config = config
 
-    def get_params(self) -> dict[str, Any]:
-        params = super().get_params()
-        params["config"] = TrainConfig.from_any(self.config).to_dict()
-        return params
-
-    def _loss_fn(self):
-        fn = get_loss(self.loss, "BPRMF")
-        return (lambda p, n: fn(p, n, margin=self.margin)) if self.loss == "hinge" else fn
 
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         check_positive("BPRMF", "dim", self.dim)
         check_positive("BPRMF", "reg", self.reg, allow_zero=True)
         cfg = TrainConfig.from_any(self.config)
-        loss_fn = self._loss_fn()
+        loss_fn = make_loss(self.loss, "BPRMF", margin=self.margin)
         torch.manual_seed(cfg.seed)
         self.module_ = _MF(self.n_users_, self.n_items_, self.dim).to(cfg.device)
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)  # user of each training row
