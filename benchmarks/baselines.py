@@ -147,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocols", nargs="+", default=["P1", "P2", "P3"])
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--models", nargs="+", default=list(GRIDS), help="subset of the models to run")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild baselines.md from the JSON files of --protocols without running anything")
     args = parser.parse_args(argv)
     for name in list(GRIDS):
         if name not in args.models:
@@ -155,13 +157,26 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     results = []
     for code in args.protocols:
+        path = RESULTS / f"baselines_{code}.json"
+        if args.report_only:
+            results.append(json.loads(path.read_text()))
+            continue
         res = run_protocol(code, args.data_dir)
-        (RESULTS / f"baselines_{code}.json").write_text(json.dumps(res, indent=2, default=float) + "\n")
+        res["command"] = "python benchmarks/baselines.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        res["seconds"] = time.perf_counter() - start
+        path.write_text(json.dumps(res, indent=2, default=float) + "\n")
         results.append(res)
+    if args.report_only:
+        commands = sorted({r.get("command", "python benchmarks/baselines.py") for r in results})
+        return _write(results, " and ".join(commands), sum(r.get("seconds", 0.0) for r in results))
     command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    return _write(results, command.strip(), time.perf_counter() - start)
+
+
+def _write(results: list[dict[str, Any]], command: str, seconds: float) -> int:
     out = RESULTS / "baselines.md"
     tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(markdown(results, command.strip(), time.perf_counter() - start))
+    tmp.write_text(markdown(results, command, seconds))
     tmp.replace(out)
     print(out.read_text())
     return 0

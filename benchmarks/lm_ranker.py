@@ -37,7 +37,8 @@ RESULTS = Path(__file__).parent / "results"
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
 METRICS = ["ndcg@10", "recall@10", "ndcg@20", "recall@20", "hr@10", "mrr@10", "auc", "coverage@10"]
 TRAIN = dict(epochs=30, batch_size=1024, lr=1e-3, eval_every=1, patience=3, progress=False)
-BASE = dict(dim=64, user_tower="mean", loss="softmax", graph_layers=0, id_mode="none", cache_dir=CACHE)
+BASE = dict(dim=64, user_tower="mean", loss="softmax", scorer="cosine", temperature=0.07, graph_layers=0,
+            id_mode="none", cache_dir=CACHE)
 NEGATIVES = {"softmax": 64, "bpr": 8, "hinge": 8}
 
 
