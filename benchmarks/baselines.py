@@ -118,7 +118,8 @@ def markdown(results: list[dict[str, Any]], command: str, seconds: float) -> str
     lines = ["# Baselines: P1, P2, P3 (tuned on validation, measured on test)", "",
              f"- command: `{command}`",
              f"- date: {date.today().isoformat()}; machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
-             f"torch {torch.__version__}, CPU only; total wall time {seconds / 60:.0f} min",
+             f"torch {torch.__version__}, CPU only; total wall time "
+             + (f"{seconds / 60:.0f} min" if seconds else "not recorded"),
              "- selection: best validation NDCG@10 over each model's grid (see the JSON files for every point);",
              "  test is evaluated once, full ranking over all items, training (and, on P2, validation) items removed.",
              "- ± is a 95% interval over users; p is a paired Wilcoxon test per user on NDCG@10 against the best row.",
