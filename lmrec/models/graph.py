@@ -25,7 +25,8 @@ def normalized_adjacency(matrix: sp.csr_matrix, device: str | torch.device = "cp
 def _to_torch(m: sp.csr_matrix, device: str | torch.device) -> torch.Tensor:
     return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
                                    torch.from_numpy(m.indices.astype(np.int64)),
-                                   torch.from_numpy(m.data.astype(np.float32)), size=m.shape).to(device)
+                                   torch.from_numpy(m.data.astype(np.float32)), size=m.shape,
+                                   check_invariants=False).to(device)
 
 
 def propagate(adj: tuple[torch.Tensor, torch.Tensor], users: torch.Tensor, items: torch.Tensor,
