@@ -67,7 +67,7 @@ def section_cost(args: argparse.Namespace) -> dict[str, Any]:
             model = lm({"cache_dir": tmp}, epochs=1)
             start = time.perf_counter()
             model.fit(split.train)
-            enc = model.encode_stats_
+            enc = model.encode_stats_["items"]
             total = time.perf_counter() - start
         out[code] = {"texts": enc["texts"], "encode_seconds": enc["seconds"],
                      "texts_per_second": round(enc["texts"] / max(enc["seconds"], 1e-9), 1),

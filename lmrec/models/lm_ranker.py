@@ -104,7 +104,8 @@ class LMRanker(TextFeatures, Recommender):
         text = torch.from_numpy(self._encode(self._item_texts(train.item_table), cfg.device, cfg.progress))
         user_text = None
         if self.user_template_:
-            user_text = torch.from_numpy(self._encode(self._user_texts(train.user_table), cfg.device, cfg.progress))
+            user_text = torch.from_numpy(self._encode(self._user_texts(train.user_table), cfg.device, cfg.progress,
+                                                      what="users"))
         torch.manual_seed(cfg.seed)
         self.module_ = LMNet(text, user_text, self.n_users_, dim=self.dim, projection=self.projection,
                              user_tower=self.user_tower, max_history=self.max_history,
@@ -186,7 +187,8 @@ class LMRanker(TextFeatures, Recommender):
         v = self._item_reps()
         extra = None
         if profile is not None:
-            text = torch.from_numpy(self._encode([profile], str(self._device()), progress=False)).to(v.device)
+            text = torch.from_numpy(self._encode([profile], str(self._device()), progress=False,
+                                                 what="profile")).to(v.device)
             extra = self.module_.item_proj(text)  # the profile reads like one more liked item
         u = self._users_from_rows(v, hist, None, extra=extra)
         scores = self._pair(u, v).float().cpu()
@@ -207,7 +209,8 @@ class LMRanker(TextFeatures, Recommender):
         self._check_fitted()
         if id_column not in table.columns:
             raise ConfigError(f"add_items needs an '{id_column}' column; got {list(table.columns)}.")
-        vecs = torch.from_numpy(self._encode(self._item_texts(table), str(self._device()), progress=False))
+        vecs = torch.from_numpy(self._encode(self._item_texts(table), str(self._device()), progress=False,
+                                             what="new_items"))
         known = {raw: i for i, raw in enumerate(self.item_ids_.tolist())}
         net = self.module_
         index = []

@@ -34,15 +34,19 @@ class TextFeatures:
                                             batch_size=self.encode_batch_size, device=device)
         return self._encoder_obj
 
-    def _encode(self, texts: list[str], device: str = "cpu", progress: bool = True) -> np.ndarray:
+    def _encode(self, texts: list[str], device: str = "cpu", progress: bool = True, what: str = "items") -> np.ndarray:
+        """Encode through the cache; ``encode_stats_[what]`` records texts, seconds, encoded, cache hits."""
         enc = self._text_encoder(device)
         start = time.perf_counter()
         vecs = encode_texts(enc, texts, None if self.cache_dir is None else Path(self.cache_dir).expanduser(),
                             progress=progress)
         cache = getattr(encode_texts, "last_cache", None) if self.cache_dir is not None else None
-        self.encode_stats_ = {"texts": len(texts), "seconds": round(time.perf_counter() - start, 3),
-                              "encoded": cache.misses if cache is not None else len(texts),
-                              "cache_hits": cache.hits if cache is not None else 0}
+        if not isinstance(getattr(self, "encode_stats_", None), dict):
+            self.encode_stats_: dict[str, dict[str, Any]] = {}
+        self.encode_stats_[what] = {"texts": len(texts), "unique": len(set(texts)),
+                                    "seconds": round(time.perf_counter() - start, 3),
+                                    "encoded": cache.misses if cache is not None else len(texts),
+                                    "cache_hits": cache.hits if cache is not None else 0}
         return vecs
 
     def _resolve_templates(self, train: Interactions) -> None:
