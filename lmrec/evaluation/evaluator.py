@@ -102,13 +102,6 @@ class Evaluator:
         self.batch_size = batch_size
         self.device = device
 
-    @classmethod
-    def from_task(cls, task: EvalTask, metrics: Sequence[str], batch_size: int = 1024, device: str = "cpu") -> Evaluator:
-        """An evaluator over an explicit task (used for validation inside ``fit``)."""
-        ev = cls.__new__(cls)
-        ev.task, ev.specs, ev.batch_size, ev.device = task, [parse_metric(m) for m in metrics], batch_size, device
-        return ev
-
     def evaluate(self, model: Recommender) -> EvalResult:
         return evaluate_task(model, self.task, self.specs, self.batch_size, self.device)
 

@@ -134,7 +134,7 @@ class LMRanker(TextFeatures, Recommender):
     def _users_from_rows(self, v: torch.Tensor, history: sp.csr_matrix, users: torch.Tensor | None,
                          minus: torch.Tensor | None = None, extra: torch.Tensor | None = None) -> torch.Tensor:
         if self.user_tower == "mean" and extra is None:
-            binary = history.copy()
+            binary = history.copy()  # recency values -> 1
             binary.data = np.ones_like(binary.data)
             return self.module_.mean_user_reps(v, csr_to_torch_sparse(binary, v.device), users, minus)
         items, mask = csr_windows(history, self.max_history)
@@ -146,7 +146,8 @@ class LMRanker(TextFeatures, Recommender):
         v = net.item_reps(self.adj_, self.graph_layers)  # (N, d)
         users = self.train_users_[rows]
         if self.user_tower == "mean":
-            u = self._users_from_rows(v, self.train_binary_[users.cpu().numpy()], users, minus=pos)
+            rows_b = csr_to_torch_sparse(self.train_binary_[users.cpu().numpy()], v.device)  # already binary
+            u = net.mean_user_reps(v, rows_b, users, minus=pos)
         else:
             items, mask = self.histories_.window(rows, prefix=self.user_tower == "sequence")
             u = net.user_reps(v, items.to(v.device), mask.to(v.device), users)
