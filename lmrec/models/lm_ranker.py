@@ -114,8 +114,22 @@ class LMRanker(TextFeatures, Recommender):
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)
         self.histories_ = TrainingHistories(train, self.max_history)
         self.train_binary_ = train.to_csr()
+        self._prepare_text_means()
         loss_fn = make_loss(self.loss, "LMRanker", margin=self.margin)
         self.history_ = train_pairwise(self, train, valid, cfg, loss_fn, self.get_params())
+
+    def _prepare_text_means(self) -> None:
+        """Per-user sums of history text embeddings, for the fast mean tower.
+
+        With a linear projection P, no graph and no IDs, mean_j P(e_j) = P(mean_j e_j), so a training
+        step needs one (B, T) x (T, d) product instead of a sparse (B, N) x (N, d) one and its backward.
+        """
+        self.text_means_ = None
+        if self.user_tower == "mean" and self.projection == "linear" and not self.graph_layers \
+                and self.id_mode == "none":
+            hist = csr_to_torch_sparse(self.train_binary_, self._device())
+            self.text_means_ = (torch.sparse.mm(hist, self.module_.text_emb),
+                                torch.as_tensor(np.diff(self.train_binary_.indptr), device=self._device()))
 
     def _prepare_graph(self) -> None:
         self.adj_ = normalized_adjacency(self.train_matrix_, self._device()) if self.graph_layers else None
@@ -145,7 +159,12 @@ class LMRanker(TextFeatures, Recommender):
         net = self.module_
         v = net.item_reps(self.adj_, self.graph_layers)  # (N, d)
         users = self.train_users_[rows]
-        if self.user_tower == "mean":
+        if self.text_means_ is not None:
+            total, count = self.text_means_
+            n = (count[users] - 1).unsqueeze(1)  # the positive itself leaves the history
+            mean = (total[users] - net.text_emb[pos]) / n.clamp(min=1)
+            u = net._add_user_parts(net.item_proj(mean) * (n > 0), users)
+        elif self.user_tower == "mean":
             rows_b = csr_to_torch_sparse(self.train_binary_[users.cpu().numpy()], v.device)  # already binary
             u = net.mean_user_reps(v, rows_b, users, minus=pos)
         else:
