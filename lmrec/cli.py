@@ -1,4 +1,4 @@
-"""The `lmrec` command: data info|prepare, train, evaluate, compare.
+"""The `lmrec` command: data info|prepare, train, evaluate, compare, serve, publish, retrain.
 
 Every option maps onto a library parameter: model hyperparameters are given as
 ``NAME:key=value,key=value`` (e.g. ``ease:lam=500``), TrainConfig fields as flags
@@ -20,6 +20,7 @@ from lmrec.evaluation.compare import compare
 from lmrec.evaluation.evaluator import DEFAULT_METRICS, Evaluator
 from lmrec.models.base import Recommender
 from lmrec.models.registry import MODELS, create_model
+from lmrec.serving.retrain import RetrainConfig
 from lmrec.training.config import TrainConfig
 
 
@@ -146,6 +147,51 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from lmrec.serving.app import CONFIG_ENV, ServeConfig, config_to_env, create_app
+
+    config = ServeConfig(model=args.model_dir, events=args.events, api_key=os.environ.get("LMREC_API_KEY") or None,
+                         insecure_dev=args.insecure_dev, index=args.index, max_batch=args.max_batch, watch=args.watch)
+    if args.workers == 1:
+        app = create_app(config)  # loads the model now: a bad model directory fails before binding the port
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        return 0
+    from lmrec.storage.artifacts import read_manifest
+    from lmrec.storage.versions import ModelStore
+
+    read_manifest(ModelStore(args.model_dir).current_path(), kind="model")
+    os.environ[CONFIG_ENV] = config_to_env(config)
+    uvicorn.run("lmrec.serving.app:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from lmrec.storage.versions import ModelStore
+
+    model = Recommender.load(args.model_dir)
+    store = ModelStore(args.store)
+    name = store.publish(model, metrics=model.manifest_.get("metrics", {}))
+    print(json.dumps({"published": name, **store.describe()}, indent=2))
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    from lmrec.serving.events import open_event_store
+    from lmrec.serving.retrain import retrain
+    from lmrec.storage.versions import ModelStore
+
+    cfg = RetrainConfig(holdout=args.holdout, margin=args.margin, metric=args.metric, epochs=args.epochs, lr=args.lr,
+                        min_events=args.min_events, positive_types=tuple(args.positive_types), min_value=args.min_value)
+    result = retrain(ModelStore(args.model), open_event_store(args.events), cfg)
+    print(json.dumps(result.to_dict(), indent=2))
+    return 0 if result.promoted else 3
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lmrec", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -193,6 +239,44 @@ def build_parser() -> argparse.ArgumentParser:
     _add_split_args(cmp_)
     _add_train_args(cmp_)
     cmp_.set_defaults(func=cmd_compare)
+
+    serve = sub.add_parser("serve", help="serve a model over HTTP (FastAPI + uvicorn)",
+                           description="Serve a model directory or a version store. Write routes (/items, /events, "
+                                       "/admin) need LMREC_API_KEY in the environment and the X-API-Key header; "
+                                       "without a key they are disabled unless --insecure-dev. "
+                                       "Example: LMREC_API_KEY=s3cret lmrec serve models/ --port 8000")
+    serve.add_argument("model_dir", help="a version store (v0001/, ..., CURRENT) or one model directory")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each holds the model)")
+    serve.add_argument("--events", help="event store: a SQLite path or sqlite:///path (default: events.db in the store)")
+    serve.add_argument("--insecure-dev", action="store_true", help="allow write routes without an API key")
+    serve.add_argument("--index", choices=["auto", "exact", "hnsw"], default="auto",
+                       help="vector index for factorised models (auto: HNSW from 200,000 items)")
+    serve.add_argument("--max-batch", type=int, default=1000, help="most events/items per request (413 beyond)")
+    serve.add_argument("--watch", type=float, default=0.0, help="seconds between checks for a promoted version (0: off)")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    pub = sub.add_parser("publish", help="copy a model directory into a version store as its next version")
+    pub.add_argument("model_dir")
+    pub.add_argument("store")
+    pub.set_defaults(func=cmd_publish)
+
+    rt = sub.add_parser("retrain", help="fine-tune on new events; promote only if not worse on the newest events",
+                        description="Exit status 0 when a new version was promoted, 3 when the current one was kept. "
+                                    "Example: lmrec retrain --model models/ --events models/events.db")
+    rt.add_argument("--model", required=True, help="the version store being served")
+    rt.add_argument("--events", required=True, help="event store (SQLite path or sqlite:///path)")
+    rt.add_argument("--holdout", type=float, default=0.2, help="share of the newest events held out for the comparison")
+    rt.add_argument("--margin", type=float, default=0.0, help="promote if candidate >= current - margin")
+    rt.add_argument("--metric", default="ndcg@10")
+    rt.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs")
+    rt.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: the model's)")
+    rt.add_argument("--min-events", type=int, default=20)
+    rt.add_argument("--positive-types", nargs="+", default=list(RetrainConfig.positive_types), help="event types that count as positive")
+    rt.add_argument("--min-value", type=float, default=0.0, help="events with a smaller value are ignored")
+    rt.set_defaults(func=cmd_retrain)
     return parser
 
 

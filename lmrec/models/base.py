@@ -68,12 +68,20 @@ class Recommender:
         return f"{type(self).__name__}({args})"
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, train: Interactions, valid: Interactions | None = None) -> Recommender:
-        """Learn from ``train``; ``valid`` (same id maps) drives early stopping where used."""
+    def fit(self, train: Interactions, valid: Interactions | None = None, *,
+            init_from: Recommender | None = None) -> Recommender:
+        """Learn from ``train``; ``valid`` (same id maps) drives early stopping where used.
+
+        ``init_from``: a fitted model of the same class whose weights start the training
+        (fine-tuning); its id maps must be a prefix of ``train``'s (new users/items appended).
+        """
         if len(train) == 0:
             raise ConfigError(f"{type(self).__name__}.fit got an empty training set.")
         if valid is not None and (valid.n_users != train.n_users or valid.n_items != train.n_items):
             raise ConfigError("train and valid must share the same id maps (build them with one split).")
+        if init_from is not None and (type(init_from) is not type(self) or not hasattr(init_from, "train_matrix_")):
+            raise ConfigError(f"init_from must be a fitted {type(self).__name__}; got {type(init_from).__name__}.")
+        self._init_from = init_from
         start = time.perf_counter()
         self.train_matrix_ = train.to_csr(order=True)
         self.n_users_, self.n_items_ = train.n_users, train.n_items
@@ -105,10 +113,48 @@ class Recommender:
         self._check_fitted()
         users = self._users(users)
         hist = self.train_matrix_ if history is None else history
-        rows = hist[users]
+        return self.score_rows(users, hist[users])
+
+    def score_rows(self, users: np.ndarray, rows: sp.csr_matrix) -> torch.Tensor:
+        """Scores of all items for ``users`` given one explicit history row per user (recency values)."""
+        self._check_fitted()
+        if rows.shape != (len(users), self.n_items_):
+            raise ConfigError(f"score_rows needs a ({len(users)}, {self.n_items_}) history; got {rows.shape}.")
         if not self.uses_order:
+            rows = rows.copy()
             rows.data = np.ones_like(rows.data)
-        return self._score(users, rows)
+        return self._score(self._users(users), sp.csr_matrix(rows, dtype=np.float32))
+
+    def history_row(self, items: Any) -> sp.csr_matrix:
+        """A (1, n_items) history row from item indices, oldest first (their order is their recency)."""
+        items = np.atleast_1d(np.asarray([] if items is None else items, dtype=np.int64))
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            raise ConfigError(f"item index out of range [0, {self.n_items_}).")
+        order = np.arange(1, len(items) + 1, dtype=np.float32)
+        return sp.csr_matrix((order, (np.zeros(len(items), dtype=np.int64), items)), shape=(1, self.n_items_))
+
+    def score_history(self, items: Any, profile: str | None = None) -> torch.Tensor:
+        """Scores (n_items,) for a new user described by liked item indices (oldest first).
+
+        Only models whose scores follow the history (``uses_history``) can do this; text models
+        also take a ``profile`` text.
+        """
+        self._check_fitted()
+        if profile is not None:
+            raise ConfigError(f"{type(self).__name__} has no text side; it cannot score a profile text.")
+        if not self.uses_history:
+            raise ConfigError(f"{type(self).__name__} embeds users at fit time; it cannot score a new user "
+                              "from a history. Use a history model (lm-ranker, ease, itemknn).")
+        if items is None or len(np.atleast_1d(items)) == 0:
+            raise ConfigError("a new user needs at least one item in the history.")
+        return self.score_rows(np.zeros(1, dtype=np.int64), self.history_row(items))[0]
+
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(user matrix (U, d), item matrix (N, d)) with scores = U @ V.T for known users, or None.
+
+        Factorised models return them so serving can rank from a vector index.
+        """
+        return None
 
     def score(self, users: Any, items: Any = None, history: sp.csr_matrix | None = None) -> np.ndarray:
         """Scores for ``users`` x ``items`` (all items when ``items`` is None) as a numpy array."""

@@ -78,6 +78,11 @@ class LightGCN(Recommender):
         with torch.no_grad():
             return self._embeddings()[1].cpu()
 
+    @torch.no_grad()
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        u, i = self._embeddings()
+        return u.cpu(), i.cpu()
+
     def _state(self) -> dict[str, np.ndarray]:
         return {k: v.weight.detach().cpu().numpy() for k, v in self.module_.items()}
 

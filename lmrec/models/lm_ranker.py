@@ -176,44 +176,88 @@ class LMRanker(TextFeatures, Recommender):
         return scores[:, 0], scores[:, 1:], reg
 
     @torch.no_grad()
-    def _item_reps(self) -> torch.Tensor:
+    def item_representations(self) -> torch.Tensor:
+        """(N, d) item representations before the scorer (projection, IDs, graph)."""
         return self.module_.item_reps(self.adj_, self.graph_layers)
 
     @torch.no_grad()
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
-        v = self._item_reps()
+        v = self.item_representations()
         u = self._users_from_rows(v, history, torch.as_tensor(users, device=v.device))
         return self._pair(u, v).float().cpu()
 
     def _item_vectors(self) -> torch.Tensor:
-        return self._item_reps().cpu()
+        return self.item_representations().cpu()
 
     # ----------------------------------------------------------------- cold start
-    def _history_rows(self, items: Any) -> sp.csr_matrix:
-        items = np.atleast_1d(np.asarray([] if items is None else items, dtype=np.int64))
-        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
-            raise ConfigError(f"item index out of range [0, {self.n_items_}).")
-        order = np.arange(1, len(items) + 1, dtype=np.float32)  # list order = time order
-        return sp.csr_matrix((order, (np.zeros(len(items), dtype=np.int64), items)), shape=(1, self.n_items_))
-
     @torch.no_grad()
-    def recommend_for_history(self, items: Any, k: int = 10, exclude_seen: bool = True,
-                              profile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k for a new user given liked item indices (oldest first) and/or a profile text."""
+    def history_factor(self, items: Any, profile: str | None = None,
+                       item_reps: torch.Tensor | None = None) -> torch.Tensor:
+        """(d,) user vector of a new user in the space of :meth:`factors` (scores = V @ u).
+
+        ``items``: liked item indices, oldest first; ``profile``: a text that reads like one more
+        liked item. ``item_reps``: precomputed :meth:`item_representations` (serving caches them).
+        """
         self._check_fitted()
         if profile is None and (items is None or len(np.atleast_1d(items)) == 0):
-            raise ConfigError("recommend_for_history needs at least one item or a profile text.")
-        hist = self._history_rows(items)
-        v = self._item_reps()
+            raise ConfigError("a new user needs at least one item in the history or a profile text.")
+        hist = self.history_row(items)
+        v = self.item_representations() if item_reps is None else item_reps
         extra = None
         if profile is not None:
             text = torch.from_numpy(self._encode([profile], str(self._device()), progress=False,
                                                  what="profile")).to(v.device)
             extra = self.module_.item_proj(text)  # the profile reads like one more liked item
         u = self._users_from_rows(v, hist, None, extra=extra)
-        scores = self._pair(u, v).float().cpu()
+        return self._user_side(u)[0].cpu()
+
+    def score_history(self, items: Any, profile: str | None = None) -> torch.Tensor:
+        u = self.history_factor(items, profile)
+        return self._item_side(self.item_representations()).cpu() @ u
+
+    @torch.no_grad()
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        v = self.item_representations()
+        users = [self._users_from_rows(v, self.train_matrix_[lo: lo + 1024],
+                                       torch.arange(lo, min(lo + 1024, self.n_users_), device=v.device))
+                 for lo in range(0, self.n_users_, 1024)]
+        return self._user_side(torch.cat(users)).cpu(), self._item_side(v).cpu()
+
+    @torch.no_grad()
+    def item_factors(self, item_reps: torch.Tensor | None = None) -> torch.Tensor:
+        """The item side of :meth:`factors` (from precomputed ``item_reps`` when given)."""
+        return self._item_side(self.item_representations() if item_reps is None else item_reps).cpu()
+
+    def _user_side(self, u: torch.Tensor) -> torch.Tensor:
+        return F.normalize(u, dim=-1) / self.temperature if self.scorer == "cosine" else u
+
+    def _item_side(self, v: torch.Tensor) -> torch.Tensor:
+        return F.normalize(v, dim=-1) if self.scorer == "cosine" else v
+
+    @torch.no_grad()
+    def field_contributions(self, user_vector: torch.Tensor, item: int) -> tuple[list[str], list[str], list[float]]:
+        """Leave-one-field-out on an item's text: (fields, their values, score drop when blanked).
+
+        Scores go through the item projection only (no IDs, no graph), the text part of the model.
+        """
+        from lmrec.text.templates import template_fields
+
+        row = self.item_table_.iloc[[item]].reset_index(drop=True)
+        fields = [f for f in dict.fromkeys(template_fields(self.item_template_)) if f in row.columns]
+        variants = [row] + [row.assign(**{f: ""}) for f in fields]
+        texts = [self._item_texts(v)[0] for v in variants]
+        e = torch.from_numpy(self._encode(texts, str(self._device()), progress=False, what="explain"))
+        v = self._item_side(self.module_.item_proj(e.to(self._device()))).cpu()
+        s = (v @ user_vector.float()).tolist()
+        values = ["" if pd.isna(row.at[0, f]) else str(row.at[0, f]) for f in fields]
+        return fields, values, [s[0] - x for x in s[1:]]
+
+    def recommend_for_history(self, items: Any, k: int = 10, exclude_seen: bool = True,
+                              profile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k for a new user given liked item indices (oldest first) and/or a profile text."""
+        scores = self.score_history(items, profile)[None].float()
         if exclude_seen:
-            mask_seen(scores, hist)
+            mask_seen(scores, self.history_row(items))
         top = torch.topk(scores, min(k, self.n_items_), dim=1)
         return top.indices.numpy()[0], top.values.numpy()[0]
 
@@ -247,6 +291,7 @@ class LMRanker(TextFeatures, Recommender):
             known[raw] = self.n_items_
             index.append(self.n_items_)
             self.n_items_ += 1
+        self._grow_item_table(table.reset_index(drop=True), np.asarray(index, dtype=np.int64))
         self.train_matrix_ = sp.csr_matrix((self.train_matrix_.data, self.train_matrix_.indices,
                                             self.train_matrix_.indptr), shape=(self.n_users_, self.n_items_))
         self._prepare_graph()

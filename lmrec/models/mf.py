@@ -93,6 +93,14 @@ class BPRMF(Recommender):
     def _item_vectors(self) -> torch.Tensor:
         return self.module_.items.weight.detach().cpu()
 
+    @torch.no_grad()
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        u, v = self.module_.users.weight.detach().cpu(), self.module_.items.weight.detach().cpu()
+        if self.item_bias:  # s = p·q + b  ==  [p, 1]·[q, b]
+            u = torch.cat([u, torch.ones(len(u), 1)], dim=1)
+            v = torch.cat([v, self.module_.bias.weight.detach().cpu()], dim=1)
+        return u, v
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"users": self.module_.users.weight.detach().cpu().numpy(),
                 "items": self.module_.items.weight.detach().cpu().numpy(),

@@ -11,7 +11,7 @@ import pandas as pd
 from lmrec.data.interactions import Interactions
 from lmrec.errors import ConfigError
 from lmrec.text.encoders import TextEncoder, encode_texts, get_encoder
-from lmrec.text.templates import default_item_template, default_user_template, render
+from lmrec.text.templates import default_item_template, default_user_template, render, template_fields
 
 DEFAULT_CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
 
@@ -55,10 +55,14 @@ class TextFeatures:
             raise ConfigError(f"{type(self).__name__} needs item text, but the item table of '{train.name}' has no "
                               f"field a built-in template uses; fields: {list(train.item_table.columns)}. "
                               "Pass item_template='...{field}...'.")
+        fields = list(dict.fromkeys(template_fields(self.item_template_) + ["title"]))
+        self.item_table_ = train.item_table[[f for f in fields if f in train.item_table.columns]].reset_index(drop=True)
         self.user_template_ = self.user_template if self.user_template is not None else \
             default_user_template(train.user_table)
         if self.user_template_ == "":
             self.user_template_ = None
+        ufields = template_fields(self.user_template_) if self.user_template_ else []
+        self.user_table_ = train.user_table[[f for f in ufields if f in train.user_table.columns]].reset_index(drop=True)
 
     def _item_texts(self, table: pd.DataFrame) -> list[str]:
         return render(self.item_template_, table, what="item")
@@ -66,10 +70,33 @@ class TextFeatures:
     def _user_texts(self, table: pd.DataFrame) -> list[str]:
         return render(self.user_template_, table, what="user")
 
+    def _grow_item_table(self, table: pd.DataFrame, index: np.ndarray) -> None:
+        """Write the template fields of added/updated items (rows of ``table``) at ``index``."""
+        cols = list(self.item_table_.columns)
+        grown = self.item_table_.reindex(range(max(len(self.item_table_), int(index.max()) + 1)))
+        for col in cols:
+            if col in table.columns:
+                grown[col] = grown[col].astype(object)
+                grown.loc[index, col] = table[col].to_numpy()
+        self.item_table_ = grown
+
+    def item_text(self, item: int) -> str:
+        """The text the encoder read for an item index."""
+        return self._item_texts(self.item_table_.iloc[[item]])[0]
+
     def _text_manifest(self) -> dict[str, Any]:
         return {"item_template": self.item_template_, "user_template": self.user_template_,
-                "encode_stats": getattr(self, "encode_stats_", None)}
+                "encode_stats": getattr(self, "encode_stats_", None),
+                "item_table": _columns(self.item_table_), "user_table": _columns(self.user_table_)}
 
     def _set_text_manifest(self, extra: dict[str, Any]) -> None:
         self.item_template_ = extra.get("item_template")
         self.user_template_ = extra.get("user_template")
+        self.item_table_ = pd.DataFrame(extra.get("item_table") or {})
+        self.user_table_ = pd.DataFrame(extra.get("user_table") or {})
+
+
+def _columns(table: pd.DataFrame) -> dict[str, list[Any]]:
+    """A table as JSON-able columns (missing values as null)."""
+    table = table.astype(object).where(table.notna(), None)
+    return {str(c): table[c].tolist() for c in table.columns}

@@ -67,6 +67,30 @@ class RunLog:
                 fh.write(json.dumps(record) + "\n")
 
 
+def warm_start(module: torch.nn.Module, source: torch.nn.Module) -> int:
+    """Copy trained parameters into a fresh module of the same class; returns how many were copied.
+
+    Equal shapes are copied; a table that grew along its first axis (users or items appended after
+    the old ones) gets the old rows. Buffers (frozen text embeddings) are not copied: the new
+    module holds the current texts.
+    """
+    old = dict(source.named_parameters())
+    copied = 0
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            src = old.get(name)
+            if src is None or src.dim() != param.dim():
+                continue
+            if src.shape == param.shape:
+                param.copy_(src)
+            elif src.shape[1:] == param.shape[1:] and src.shape[0] <= param.shape[0]:
+                param[: src.shape[0]].copy_(src)
+            else:
+                continue
+            copied += 1
+    return copied
+
+
 def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, cfg: TrainConfig,
                    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                    model_config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -77,6 +101,9 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
     kind = cfg.sampler if cfg.sampler in ("uniform", "popularity") else "uniform"
     n_draw = cfg.n_negatives * (cfg.hard_pool if cfg.sampler == "hard" else 1)
     sampler = NegativeSampler(train, kind, n_draw, alpha=cfg.pop_alpha, seed=cfg.seed)
+    source = getattr(model, "_init_from", None)
+    if source is not None:
+        warm_start(model.module_, source.module_)
     opt = torch.optim.Adam(model.module_.parameters(), lr=cfg.lr)
     spec = parse_metric(cfg.metric)
     val_task = EvalTask.build(train, valid) if valid is not None and len(valid) else None

@@ -124,3 +124,27 @@ def test_bad_parameters_name_the_parameter(tiny_split):
         create_model("ease", lam=-1).fit(tiny_split.train)
     with pytest.raises(ConfigError, match="Unknown model 'eas'; supported: random, most-popular"):
         create_model("eas")
+
+
+def test_factors_reproduce_scores(fitted):
+    """Where a model offers factors (for vector-index serving), U @ V.T must equal its scores."""
+    name, model = fitted
+    factors = model.factors()
+    if factors is None:
+        assert name in {"random", "most-popular", "itemknn", "ease", "text-knn"}
+        return
+    u, v = factors
+    np.testing.assert_allclose((u @ v.T).numpy(), model.score(np.arange(model.n_users_)), rtol=1e-4, atol=1e-4)
+
+
+def test_score_history_matches_known_user(fitted, tiny_split):
+    """A new user with the same history as a known one gets the same scores (history models),
+    or a clear refusal (models that embed users at fit time)."""
+    name, model = fitted
+    history = tiny_split.train.to_csr(order=True)[10]
+    items = history.indices[np.argsort(history.data)]
+    if not model.uses_history:
+        with pytest.raises(ConfigError, match="cannot score a new user"):
+            model.score_history(items)
+        return
+    np.testing.assert_allclose(model.score_history(items).numpy(), model.score([10])[0], rtol=1e-4, atol=1e-5)

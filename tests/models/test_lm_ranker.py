@@ -47,7 +47,7 @@ def test_new_users_from_history_and_profile(tiny_split):
     assert items.tolist() == [7]
     items, _ = model.recommend_for_profile("I love fresh fruit", k=4)
     assert len(set(items.tolist()) & {0, 1, 2, 3}) >= 3
-    with pytest.raises(ConfigError, match="needs at least one item or a profile text"):
+    with pytest.raises(ConfigError, match="needs at least one item"):
         model.recommend_for_history([])
 
 

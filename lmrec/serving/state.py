@@ -1,0 +1,168 @@
+"""The model a server holds: raw-id lookups, a vector index, and the answers the routes give.
+
+A :class:`ServedModel` is built completely (loaded, checked, indexed) before the server swaps
+it in, so a reload never exposes a half-ready model; requests already running keep the
+object they started with.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lmrec.analysis.explain import explain
+from lmrec.errors import ArtifactError, ConfigError, LmrecError
+from lmrec.models.base import Recommender
+from lmrec.serving.index import VectorIndex, build_index, top_k
+from lmrec.storage.versions import ModelStore
+
+
+class NotFound(LmrecError):
+    """An unknown user or item id (HTTP 404)."""
+
+
+class ServedModel:
+    """A loaded model version ready to answer requests (thread-safe for reads and item updates)."""
+
+    def __init__(self, model: Recommender, *, path: Path, version: str, index: str = "auto") -> None:
+        self.model, self.path, self.version = model, path, version
+        self.loaded_at = time.time()
+        self._lock = threading.RLock()
+        self.users = {str(raw): i for i, raw in enumerate(model.user_ids_.tolist())}
+        self.items = {str(raw): i for i, raw in enumerate(model.item_ids_.tolist())}
+        self.seen = model.train_matrix_
+        factors = model.factors()
+        self.user_vectors: np.ndarray | None = None
+        self.index: VectorIndex | None = None
+        self.item_reps: torch.Tensor | None = None
+        if factors is not None:
+            self.user_vectors = factors[0].numpy().astype(np.float32)
+            self.index = build_index(factors[1].numpy(), index)
+        if hasattr(model, "item_representations"):
+            self.item_reps = model.item_representations()
+
+    @classmethod
+    def load(cls, store: ModelStore, version: str | None = None, *, index: str = "auto") -> ServedModel:
+        """Load the store's current version (or ``version``); any defect raises ArtifactError."""
+        path = store.current_path() if version is None else store.root / version
+        name = version or store.current()
+        try:
+            model = Recommender.load(path)
+            served = cls(model, path=path, version=name, index=index)
+        except LmrecError:
+            raise
+        except Exception as exc:  # a truncated safetensors file, mismatched shapes, ...
+            raise ArtifactError(f"{path}: cannot load this model ({type(exc).__name__}: {exc}).") from None
+        return served
+
+    # ---------------------------------------------------------------- lookups
+    @property
+    def model_id(self) -> str:
+        return f"{self.model.name}:{self.model.fingerprint_}"
+
+    def user_index(self, raw: str) -> int:
+        try:
+            return self.users[str(raw)]
+        except KeyError:
+            raise NotFound(f"unknown user {raw!r}; known users are the model's training users "
+                           "(use POST /recommendations with a history for others).") from None
+
+    def item_index(self, raw: str) -> int:
+        try:
+            return self.items[str(raw)]
+        except KeyError:
+            raise NotFound(f"unknown item {raw!r}; add it with POST /items first.") from None
+
+    def item_ids(self, index: np.ndarray) -> list[str]:
+        ids = self.model.item_ids_
+        return [str(ids[i]) for i in index]
+
+    def title(self, item: int) -> str | None:
+        table = getattr(self.model, "item_table_", None)
+        if table is None or "title" not in table.columns or item >= len(table):
+            return None
+        value = table["title"].iat[item]
+        return None if pd.isna(value) else str(value)
+
+    def history(self, user: int) -> list[int]:
+        row = self.seen[user]
+        return row.indices[np.argsort(row.data, kind="stable")].tolist()
+
+    # ---------------------------------------------------------------- ranking
+    def _user_scores(self, user: int) -> np.ndarray:
+        if self.user_vectors is not None and hasattr(self.index, "scores"):
+            return self.index.scores(self.user_vectors[user])  # type: ignore[union-attr]
+        return self.model.score([user])[0]
+
+    def recommend_user(self, user: int, k: int, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            exclude = self.seen.indices[self.seen.indptr[user]: self.seen.indptr[user + 1]] if exclude_seen else None
+            if self.user_vectors is not None and self.index is not None:
+                return self.index.search(self.user_vectors[user], k, exclude)
+            return top_k(self.model.score([user])[0], k, exclude)
+
+    def history_scores(self, items: list[int], profile: str | None) -> np.ndarray:
+        with self._lock:
+            if hasattr(self.model, "history_factor") and self.index is not None and hasattr(self.index, "scores"):
+                u = self.model.history_factor(items, profile, item_reps=self.item_reps)
+                return self.index.scores(u.numpy())  # type: ignore[union-attr]
+            return self.model.score_history(items, profile).numpy()
+
+    def recommend_history(self, items: list[int], profile: str | None, k: int,
+                          exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.history_scores(items, profile)
+        return top_k(scores, k, np.asarray(items, dtype=np.int64) if exclude_seen else None)
+
+    def rank(self, candidates: list[int], *, user: int | None = None, items: list[int] | None = None,
+             profile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Candidates re-ordered by score, best first."""
+        scores = self._user_scores(user) if user is not None else self.history_scores(items or [], profile)
+        cand = np.asarray(candidates, dtype=np.int64)
+        s = scores[cand]
+        order = np.argsort(-s, kind="stable")
+        return cand[order], s[order]
+
+    def similar(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            idx, sims = self.model.similar_items([item], k)
+        return idx[0], sims[0]
+
+    def explain(self, user: int, item: int, top: int = 5) -> dict[str, Any]:
+        with self._lock:
+            vec = None if self.user_vectors is None else torch.from_numpy(self.user_vectors[user])
+            e = explain(self.model, user, item, top=top, user_vector=vec).to_dict()
+        for h in e["history"]:
+            h["item_id"] = self.item_ids([h.pop("item")])[0]
+        return e
+
+    # ---------------------------------------------------------------- updates
+    def add_items(self, table: pd.DataFrame) -> list[int]:
+        """Encode and index new or updated items (text models); returns their indices."""
+        if not hasattr(self.model, "add_items"):
+            raise ConfigError(f"the served {self.model.name} model scores items from IDs learnt in training; "
+                              "it cannot take new items until it is retrained (serve an lm-ranker for that).")
+        with self._lock:
+            n_before = self.model.n_items_
+            index = self.model.add_items(table)
+            self.items = {str(raw): i for i, raw in enumerate(self.model.item_ids_.tolist())}
+            self.seen = self.model.train_matrix_
+            if self.index is not None:
+                self.item_reps = self.model.item_representations()
+                v = self.model.item_factors(self.item_reps).numpy()
+                old = index[index < n_before]
+                if len(old):
+                    self.index.update(old, v[old])
+                if self.model.n_items_ > n_before:
+                    self.index.add(v[n_before:])
+        return index.tolist()
+
+    def info(self) -> dict[str, Any]:
+        return {"model_id": self.model_id, "model_class": self.model.name, "version": self.version,
+                "path": str(self.path), "items": int(self.model.n_items_), "users": int(self.model.n_users_),
+                "index": type(self.index).__name__ if self.index is not None else "model.score",
+                "loaded_at": self.loaded_at}

@@ -1,0 +1,104 @@
+"""Versioned model directories: what the service serves and the retraining loop promotes.
+
+Layout of a store root::
+
+    models/
+      v0001/            a complete model directory (manifest.json + model.safetensors)
+      v0002/
+      CURRENT           "v0002": the version to serve, replaced atomically
+
+A version is written under a temporary name and renamed into place (see
+:func:`lmrec.storage.artifacts.atomic_directory`), then ``CURRENT`` is rewritten through a temp
+file and ``os.replace``; a reader therefore sees the old version or the new one, never a mix.
+A plain model directory (one with ``manifest.json``) is also accepted wherever a store is read:
+it is served as a single version.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lmrec.errors import ArtifactError
+
+if TYPE_CHECKING:
+    from lmrec.models.base import Recommender
+
+VERSION = re.compile(r"^v(\d{4,})$")
+
+
+class ModelStore:
+    """A folder of numbered model versions with a ``CURRENT`` pointer.
+
+    Example
+    -------
+    >>> store = ModelStore("models")                   # doctest: +SKIP
+    >>> version = store.publish(model)                  # doctest: +SKIP
+    >>> store.current_path()                            # doctest: +SKIP
+    PosixPath('models/v0001')
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def single(self) -> bool:
+        """True when the root is itself one model directory."""
+        return (self.root / "manifest.json").exists()
+
+    def versions(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted((p.name for p in self.root.iterdir() if p.is_dir() and VERSION.match(p.name)),
+                      key=lambda n: int(VERSION.match(n).group(1)))  # type: ignore[union-attr]
+
+    def current(self) -> str:
+        """The served version's name (the folder name for a single model directory)."""
+        if self.single:
+            return self.root.name
+        pointer = self.root / "CURRENT"
+        if pointer.exists():
+            name = pointer.read_text().strip()
+            if not VERSION.match(name) or not (self.root / name).is_dir():
+                raise ArtifactError(f"{pointer} names {name!r}, which is not a version folder in {self.root}.")
+            return name
+        versions = self.versions()
+        if not versions:
+            raise ArtifactError(f"{self.root} holds no model: expected manifest.json or version folders v0001, ...")
+        return versions[-1]
+
+    def current_path(self) -> Path:
+        return self.root if self.single else self.root / self.current()
+
+    def next_version(self) -> str:
+        versions = self.versions()
+        last = int(VERSION.match(versions[-1]).group(1)) if versions else 0  # type: ignore[union-attr]
+        return f"v{last + 1:04d}"
+
+    def publish(self, model: Recommender, *, metrics: dict[str, float] | None = None,
+                make_current: bool = True) -> str:
+        """Save ``model`` as the next version (atomically) and, by default, point CURRENT at it."""
+        if self.single:
+            raise ArtifactError(f"{self.root} is a single model directory, not a version store; "
+                                "publish into a new folder (lmrec publish MODEL_DIR STORE).")
+        name = self.next_version()
+        model.save(self.root / name, metrics=metrics)
+        if make_current:
+            self.set_current(name)
+        return name
+
+    def set_current(self, name: str) -> None:
+        if not (self.root / name).is_dir():
+            raise ArtifactError(f"{self.root / name} does not exist.")
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".CURRENT.tmp-")
+        with os.fdopen(fd, "w") as f:
+            f.write(name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.root / "CURRENT")
+
+    def describe(self) -> dict[str, Any]:
+        return {"root": str(self.root), "single": self.single, "versions": self.versions(),
+                "current": self.current()}
