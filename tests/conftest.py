@@ -55,3 +55,9 @@ def tiny_split() -> Split:
     n = len(train)
     return _make(train.concat(extra), (np.arange(n), np.arange(n, n + 2), np.arange(n + 2, n + 4)),
                  protocol="tiny", seed=0, kind="random")
+
+
+@pytest.fixture(scope="session")
+def tiny_data() -> Interactions:
+    """tiny_interactions() once per session (for session-scoped trained models)."""
+    return tiny_interactions()

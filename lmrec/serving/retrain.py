@@ -144,6 +144,12 @@ def retrain(store: ModelStore, events: EventStore, cfg: RetrainConfig | None = N
     test = split.test.subset(np.isin(split.test.users, known_users))
     counts.update(train_events=len(usable) - n_hold, holdout=int(len(test)))
 
+    if len(test) == 0:
+        result.reason = (f"none of the {n_hold} newest events comes from a user the current model knows; "
+                         f"nothing to compare on, keeping {version}")
+        result.seconds = time.perf_counter() - start
+        return result
+
     params = current.get_params()
     if "config" in params:
         tc = {**TrainConfig.from_any(params["config"]).to_dict(), "epochs": cfg.epochs, "progress": False,

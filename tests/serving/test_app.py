@@ -1,0 +1,166 @@
+"""Every route of a real `lmrec serve` process, over HTTP: answers, errors, API-key enforcement."""
+from __future__ import annotations
+
+import shutil
+
+import httpx
+import pytest
+
+from lmrec.storage.versions import ModelStore
+from tests.serving.conftest import API_KEY, Server
+
+AUTH = {"X-API-Key": API_KEY}
+
+
+@pytest.fixture(scope="module")
+def live(tiny_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("live") / "models"
+    root.mkdir()
+    shutil.copytree(tiny_model, root / "v0001")
+    ModelStore(root).set_current("v0001")
+    server = Server(root, "--max-batch", "50")
+    yield server
+    server.stop()
+
+
+def get(live, path, **kw):
+    return httpx.get(live.url + path, timeout=60, **kw)
+
+
+def post(live, path, body, **kw):
+    return httpx.post(live.url + path, json=body, timeout=60, **kw)
+
+
+def ids(response):
+    return [x["item"] for x in response.json()["items"]]
+
+
+def test_health_and_openapi(live):
+    h = get(live, "/health").json()
+    assert h["status"] == "ok" and h["version"] == "v0001" and h["items"] >= 10 and h["model_class"] == "lm-ranker"
+    assert h["uptime_seconds"] >= 0
+    spec = get(live, "/openapi.json").json()
+    for route in ("/users/{user_id}/recommendations", "/recommendations", "/rank", "/items", "/events",
+                  "/admin/reload", "/items/{item_id}/similar", "/users/{user_id}/explain"):
+        assert route in spec["paths"]
+    assert get(live, "/docs").status_code == 200
+
+
+def test_known_user_recommendations(live):
+    r = get(live, "/users/u00/recommendations", params={"k": 3})
+    assert r.status_code == 200 and len(ids(r)) == 3
+    assert ids(r)[0] == "3", "the tiny dataset's known best item for u00 is 3 (grape)"
+    assert "0" not in ids(r), "seen items are excluded by default"
+    r = get(live, "/users/u00/recommendations", params={"k": 20, "exclude_seen": "false"})
+    assert "0" in ids(r)
+
+
+def test_new_user_by_history_and_profile(live):
+    r = post(live, "/recommendations", {"history": ["4", "5", "6"], "k": 1})
+    assert r.status_code == 200 and ids(r) == ["7"]
+    r = post(live, "/recommendations", {"profile": "I love fresh fruit", "k": 4})
+    assert len(set(ids(r)) & {"0", "1", "2", "3"}) >= 3
+
+
+def test_rank_orders_the_candidates(live):
+    r = post(live, "/rank", {"user": "u10", "items": ["0", "7", "1"]})
+    assert r.status_code == 200 and ids(r)[0] == "7" and sorted(ids(r)) == ["0", "1", "7"]
+    scores = [x["score"] for x in r.json()["items"]]
+    assert scores == sorted(scores, reverse=True)
+    r = post(live, "/rank", {"history": ["0", "1"], "items": ["5", "2"]})
+    assert ids(r) == ["2", "5"]
+
+
+def test_similar_items(live):
+    r = get(live, "/items/0/similar", params={"k": 3})
+    assert r.status_code == 200 and "0" not in ids(r) and len(set(ids(r)) & {"1", "2", "3"}) >= 2
+
+
+def test_explain(live):
+    r = get(live, "/users/u00/explain", params={"item_id": "3"})
+    assert r.status_code == 200
+    e = r.json()
+    assert e["method"] == "leave-one-out" and {h["item_id"] for h in e["history"]} <= {"0", "1", "2"}
+    assert abs(sum(h["share"] for h in e["history"]) - 1.0) < 1e-6
+    assert [f["field"] for f in e["fields"]] == ["title"] and e["fields"][0]["value"] == "grape"
+
+
+@pytest.mark.parametrize("path,status,message", [
+    ("/users/nobody/recommendations", 404, "unknown user 'nobody'"),
+    ("/users/u00/recommendations?k=0", 422, "k"),
+    ("/users/u00/recommendations?k=abc", 422, "k"),
+    ("/users/u00/explain?item_id=zzz", 404, "unknown item 'zzz'"),
+    ("/items/zzz/similar", 404, "unknown item"),
+])
+def test_read_errors(live, path, status, message):
+    r = get(live, path)
+    assert r.status_code == status and message in r.json()["detail"]
+
+
+def test_post_errors(live):
+    r = post(live, "/recommendations", {"k": 3})
+    assert r.status_code == 422 and "history" in r.json()["detail"]
+    r = post(live, "/recommendations", {"history": ["nope"]})
+    assert r.status_code == 404 and "nope" in r.json()["detail"]
+    r = post(live, "/rank", {"user": "u00", "items": []})
+    assert r.status_code == 422
+    r = httpx.post(live.url + "/rank", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_write_routes_need_the_key(live):
+    body = {"events": [{"user": "u00", "item": "1"}]}
+    assert post(live, "/events", body).status_code == 401
+    assert post(live, "/events", body, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert post(live, "/items", {"items": [{"item": "x", "title": "y"}]}).status_code == 401
+    assert post(live, "/admin/reload", {}).status_code == 401
+    assert post(live, "/events", body, headers=AUTH).status_code == 200
+
+
+def test_events_batches_and_limits(live):
+    events = [{"user": f"u{i % 20:02d}", "item": str(i % 10), "type": "click", "value": 1.0, "timestamp": 1e9 + i}
+              for i in range(50)]
+    r = post(live, "/events", {"events": events}, headers=AUTH)
+    assert r.status_code == 200 and r.json()["stored"] == 50 and r.json()["last_id"] - r.json()["first_id"] == 49
+    r = post(live, "/events", {"events": events + events[:1]}, headers=AUTH)
+    assert r.status_code == 413 and "limit is 50" in r.json()["detail"]
+    r = post(live, "/events", {"events": [{"user": "", "item": "1"}]}, headers=AUTH)
+    assert r.status_code == 422 and "user" in r.json()["detail"]
+
+
+def test_new_item_is_rankable_at_once(live):
+    r = post(live, "/items", {"items": [{"item": "mango-1", "title": "mango"}, {"item": "drill-1", "title": "drill"}]},
+             headers=AUTH)
+    assert r.status_code == 200 and r.json()["added"] == ["mango-1", "drill-1"]
+    fruit = ids(get(live, "/users/u00/recommendations", params={"k": 12}))
+    tools = ids(get(live, "/users/u10/recommendations", params={"k": 12}))
+    assert fruit.index("mango-1") < fruit.index("drill-1") and tools.index("drill-1") < tools.index("mango-1")
+    assert "mango-1" in ids(post(live, "/rank", {"user": "u00", "items": ["mango-1", "4"]}))[:1]
+    r = post(live, "/items", {"items": [{"item": "mango-1", "title": "ripe mango"}]}, headers=AUTH)
+    assert r.json()["updated"] == ["mango-1"]
+    assert get(live, "/health").json()["items"] >= 12
+
+
+def test_reload_and_metrics(live):
+    r = post(live, "/admin/reload", {}, headers=AUTH)
+    assert r.status_code == 200 and r.json() == {"previous": "v0001", "version": "v0001", "changed": False}
+    r = post(live, "/admin/reload", {"version": "v0009"}, headers=AUTH)
+    assert r.status_code == 409 and "still serving v0001" in r.json()["detail"]
+    text = get(live, "/metrics").text
+    assert 'lmrec_requests_total{method="GET",route="/users/{user_id}/recommendations",status="200"}' in text
+    assert 'lmrec_request_seconds_bucket{le="0.005",method="GET",route="/health"}' in text
+    assert 'lmrec_model_info{model_id=' in text and 'version="v0001"' in text
+
+
+def test_web_page_is_served(live):
+    r = get(live, "/")
+    assert r.status_code == 200 and "<title>lmrec</title>" in r.text and "/recommendations" in r.text
+
+
+def test_write_routes_disabled_without_a_key(store, serve):
+    server = serve(store.root, api_key=None)
+    r = post(server, "/events", {"events": [{"user": "u00", "item": "1"}]})
+    assert r.status_code == 403 and "LMREC_API_KEY" in r.json()["detail"]
+    assert get(server, "/users/u00/recommendations").status_code == 200
+    dev = serve(store.root, "--insecure-dev", api_key=None)
+    assert post(dev, "/events", {"events": [{"user": "u00", "item": "1"}]}).status_code == 200

@@ -1,0 +1,59 @@
+"""The SQLite event store: durable appends, WAL mode, ids, item upserts, bad locations."""
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from lmrec.errors import ConfigError
+from lmrec.serving.events import Event, SQLiteEventStore, open_event_store
+
+
+def test_append_read_and_reopen(tmp_path):
+    store = SQLiteEventStore(tmp_path / "e.db")
+    assert store.append([Event("u1", "i1", "click", 1.0, 10.0), Event("u2", "i2", "rating", 4.0, 11.0)]) == (1, 2)
+    assert store.append([Event("u3", "i3")]) == (3, 3)
+    store.close()
+    again = open_event_store(f"sqlite:///{tmp_path / 'e.db'}")
+    frame = again.events()
+    assert frame["user"].tolist() == ["u1", "u2", "u3"] and frame["value"].tolist() == [1.0, 4.0, 1.0]
+    assert again.events(after_id=2)["id"].tolist() == [3] and again.count() == 3
+    conn = sqlite3.connect(tmp_path / "e.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_concurrent_appends_get_distinct_ids(tmp_path):
+    store = SQLiteEventStore(tmp_path / "e.db")
+    ranges: list[tuple[int, int]] = []
+
+    def work(t: int) -> None:
+        for i in range(20):
+            ranges.append(store.append([Event(f"t{t}", str(i))] * 3))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = sorted(i for a, b in ranges for i in range(a, b + 1))
+    assert ids == list(range(1, 241)) and store.count() == 240
+
+
+def test_items_are_upserted(tmp_path):
+    store = SQLiteEventStore(tmp_path / "e.db")
+    store.upsert_items([{"item": "a", "title": "Alpha"}, {"item": "b", "title": "Beta"}])
+    store.upsert_items([{"item": "a", "title": "Alpha 2", "genres": "Drama"}])
+    items = store.items().set_index("item")
+    assert items.loc["a", "title"] == "Alpha 2" and items.loc["a", "genres"] == "Drama" and items.loc["b", "title"] == "Beta"
+
+
+def test_errors(tmp_path):
+    with pytest.raises(ConfigError, match="no events"):
+        SQLiteEventStore(tmp_path / "e.db").append([])
+    bad = tmp_path / "not-a-db"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ConfigError, match="not a usable SQLite event store"):
+        SQLiteEventStore(bad)
+    with pytest.raises(ConfigError, match="Unknown event store scheme 'postgres'"):
+        open_event_store("postgres://db/events")

@@ -1,0 +1,74 @@
+"""Retraining: merge new events, fine-tune from the current weights, promote only when not worse."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lmrec.cli import main
+from lmrec.errors import ConfigError
+from lmrec.models.base import Recommender
+from lmrec.serving.events import Event, SQLiteEventStore
+from lmrec.serving.retrain import RetrainConfig, retrain
+from lmrec.storage.versions import ModelStore
+
+
+def new_events(db, n_users: int = 12) -> SQLiteEventStore:
+    """Fruit lovers (u00-u09) start to like the violin (8); new users arrive with fruit histories."""
+    store = SQLiteEventStore(db)
+    events = [Event(f"new{u}", str(i), "click", 1.0, 2e9 + 10 * u + i) for u in range(n_users) for i in (0, 1, 2, 8)]
+    events += [Event(f"u{u:02d}", "8", "click", 1.0, 2e9 + 1000 + u) for u in range(10)]  # newest: held out
+    events += [Event("u01", "9", "skip", 1.0, 2e9 + 999)]  # not a positive type: ignored
+    store.append(events)
+    return store
+
+
+def test_promotes_a_candidate_that_is_not_worse(store, tmp_path):
+    events = new_events(tmp_path / "events.db")
+    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=3, min_events=10))
+    assert result.promoted and result.candidate_version == "v0002" and store.current() == "v0002"
+    assert 0 <= result.current_score <= 1 and 0 <= result.candidate_score <= 1
+    assert result.events["positive"] == 58 and result.events["read"] == 59 and result.events["holdout"] > 0
+    model = Recommender.load(store.current_path())
+    assert model.n_users_ == 20 + 12, "new users from the events are part of the candidate"
+    through = model.manifest_["metrics"]["events_through_id"]
+    assert through == 46 and result.events["holdout"] == 10 and model.manifest_["metrics"]["previous_version"] == "v0001"
+    again = retrain(store, events, RetrainConfig(min_events=100))  # only held-out events are new now
+    assert not again.promoted and "usable new events" in again.reason
+
+
+def test_keeps_the_current_model_when_the_candidate_is_worse(store, tmp_path):
+    events = new_events(tmp_path / "events.db")
+    result = retrain(store, events, RetrainConfig(margin=-1.0, epochs=1, min_events=10))  # must beat by 1.0
+    assert not result.promoted and "keeping v0001" in result.reason
+    assert store.versions() == ["v0001"] and store.current() == "v0001"
+
+
+def test_fine_tuning_starts_from_the_current_weights(store, tmp_path):
+    events = new_events(tmp_path / "events.db")
+    current = Recommender.load(store.current_path())
+    retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, lr=1e-9))
+    candidate = Recommender.load(store.current_path())
+    w_old = current.module_.item_proj.weight.detach().numpy()
+    w_new = candidate.module_.item_proj.weight.detach().numpy()
+    np.testing.assert_allclose(w_new, w_old, atol=1e-5)  # lr ~ 0: the copied weights barely move
+
+
+def test_cli_exit_codes_and_errors(store, tmp_path, tiny_model, capsys):
+    new_events(tmp_path / "events.db").close()
+    code = main(["retrain", "--model", str(store.root), "--events", str(tmp_path / "events.db"),
+                 "--margin", "-1", "--epochs", "1", "--min-events", "10"])
+    assert code == 3 and "keeping v0001" in json.loads(capsys.readouterr().out)["reason"]
+    code = main(["retrain", "--model", str(tiny_model), "--events", str(tmp_path / "events.db")])
+    assert code == 2 and "lmrec publish" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="single model directory"):
+        retrain(ModelStore(tiny_model), SQLiteEventStore(tmp_path / "events.db"))
+
+
+def test_publish_starts_a_store(tiny_model, tmp_path, capsys):
+    assert main(["publish", str(tiny_model), str(tmp_path / "store")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["published"] == "v0001" and out["current"] == "v0001"
+    assert main(["publish", str(tiny_model), str(tmp_path / "store")]) == 0
+    assert ModelStore(tmp_path / "store").versions() == ["v0001", "v0002"]
