@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(if $(LMREC_DATA_DIR),$(LMREC_DATA_DIR),../shared/datasets)
 TORCH := torch==2.13.0
 
-.PHONY: setup run test bench clean
+.PHONY: setup browser run test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,20 @@ run: setup
 	  --metrics ndcg@10 recall@10 ndcg@20 recall@20 hr@10 mrr@10 auc coverage@10 gini@10 tail@10 \
 	  --out reports/main
 
-test: setup
+# the web page tests drive Debian's chromium through Playwright; install it when missing
+browser:
+	@command -v chromium >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+test: setup browser
 	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 bench: setup
+	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q wrk; }
 	LMREC_DATA_DIR=$(DATA_DIR) $(PY) benchmarks/baselines.py
 	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) benchmarks/lm_ranker.py
+	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) reports
