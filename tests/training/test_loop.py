@@ -48,3 +48,16 @@ def test_every_negative_sampler_trains(tiny_split, sampler):
     # each held-out item beats the other taste group's items (popularity sampling rarely pushes the
     # rare items 8, 9 down, so they are left out of the comparison)
     assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
+
+
+def test_warm_start_copies_weights_and_grown_tables():
+    import torch
+
+    from lmrec.training.loop import warm_start
+
+    old, new = torch.nn.Embedding(3, 4), torch.nn.Embedding(5, 4)
+    before = new.weight.detach().clone()
+    assert warm_start(new, old) == 1
+    torch.testing.assert_close(new.weight[:3], old.weight)
+    torch.testing.assert_close(new.weight[3:], before[3:])
+    assert warm_start(torch.nn.Embedding(2, 4), old) == 0, "a shrunk table is not copied"
