@@ -10,7 +10,8 @@ import numpy as np
 from lmrec.data.interactions import Interactions
 from lmrec.errors import check_choice, check_positive
 
-SAMPLERS = ("uniform", "popularity")  # drawn from the catalogue; the loop adds "in-batch" and "hard"
+SAMPLERS = ("uniform", "popularity")
+DENSE_LIMIT = 2**27  # users x items cells (128 MB of bools)  # drawn from the catalogue; the loop adds "in-batch" and "hard"
 
 
 class NegativeSampler:
@@ -36,6 +37,10 @@ class NegativeSampler:
         self.n_items = train.n_items
         self.rng = np.random.default_rng(seed)
         self.known = np.unique(train.users * train.n_items + train.items)  # sorted positive keys
+        self.dense = None  # a (users, items) bool table when it fits: O(1) lookups instead of binary search
+        if train.n_users * train.n_items <= DENSE_LIMIT:
+            self.dense = np.zeros((train.n_users, train.n_items), dtype=bool)
+            self.dense[train.users, train.items] = True
         if kind == "popularity":
             w = train.item_popularity().astype(np.float64) ** alpha
             self.cdf = np.cumsum(w / w.sum())
@@ -46,6 +51,8 @@ class NegativeSampler:
         return np.minimum(np.searchsorted(self.cdf, self.rng.random(size)), self.n_items - 1)
 
     def is_known(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        if self.dense is not None:
+            return self.dense[users, items]
         keys = users * self.n_items + items
         pos = np.minimum(np.searchsorted(self.known, keys), len(self.known) - 1)
         return self.known[pos] == keys
@@ -54,9 +61,11 @@ class NegativeSampler:
         """(len(users), n_negatives) int64 item indices."""
         neg = self._draw((len(users), self.n_negatives))
         u = np.broadcast_to(users[:, None], neg.shape)
+        bad = np.flatnonzero(self.is_known(u, neg))
+        flat_u, flat = u.reshape(-1), neg.reshape(-1)  # views: redraws write into neg
         for _ in range(self.rounds):
-            bad = self.is_known(u, neg)
-            if not bad.any():
+            if not len(bad):
                 break
-            neg[bad] = self._draw(int(bad.sum()))
+            flat[bad] = self._draw(len(bad))
+            bad = bad[self.is_known(flat_u[bad], flat[bad])]  # only the redrawn entries are checked again
         return neg.astype(np.int64)

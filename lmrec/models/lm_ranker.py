@@ -30,6 +30,9 @@ from lmrec.training.config import TrainConfig
 from lmrec.training.loop import train_pairwise
 
 
+DENSE_SCORES = 2**24  # batch x catalogue scores computed in full during training (64 MB of float32)
+
+
 class LMRanker(TextFeatures, Recommender):
     """Language-model representations + pairwise ranking.
 
@@ -170,9 +173,16 @@ class LMRanker(TextFeatures, Recommender):
         else:
             items, mask = self.histories_.window(rows, prefix=self.user_tower == "sequence")
             u = net.user_reps(v, items.to(v.device), mask.to(v.device), users)
-        cand = v[torch.cat([pos[:, None], neg], dim=1)]  # (B, 1 + m, d)
-        scores = self._pair(u, cand)
-        reg = self.reg * (u.pow(2).sum(1).mean() + cand.pow(2).sum(2).mean(0).sum()) if self.reg else scores.new_zeros(())
+        cand_idx = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)
+        if len(u) * len(v) <= DENSE_SCORES:
+            # all (B, N) scores, then gather: the backward of a gather is a cheap dense scatter, while
+            # the backward of v[cand_idx] (an accumulating index_put over B * (1 + m) rows) is slow on CPU
+            scores = torch.gather(self._pair(u, v), 1, cand_idx)
+        else:
+            scores = self._pair(u, v[cand_idx])
+        reg = scores.new_zeros(())
+        if self.reg:
+            reg = self.reg * (u.pow(2).sum(1).mean() + v[cand_idx].pow(2).sum(2).mean(0).sum())
         return scores[:, 0], scores[:, 1:], reg
 
     @torch.no_grad()
