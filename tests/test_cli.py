@@ -16,7 +16,8 @@ def run(args, capsys) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-@pytest.mark.parametrize("cmd", [[], ["data", "info"], ["data", "prepare"], ["train"], ["evaluate"], ["compare"]])
+@pytest.mark.parametrize("cmd", [[], ["data", "info"], ["data", "prepare"], ["train"], ["evaluate"], ["compare"],
+                                 ["serve"], ["publish"], ["retrain"]])
 def test_help(cmd):
     res = subprocess.run([sys.executable, "-m", "lmrec.cli", *cmd, "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "usage: lmrec" in res.stdout

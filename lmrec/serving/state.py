@@ -36,6 +36,7 @@ class ServedModel:
         self.users = {str(raw): i for i, raw in enumerate(model.user_ids_.tolist())}
         self.items = {str(raw): i for i, raw in enumerate(model.item_ids_.tolist())}
         self.seen = model.train_matrix_
+        self._refresh_titles()
         factors = model.factors()
         self.user_vectors: np.ndarray | None = None
         self.index: VectorIndex | None = None
@@ -82,12 +83,13 @@ class ServedModel:
         ids = self.model.item_ids_
         return [str(ids[i]) for i in index]
 
-    def title(self, item: int) -> str | None:
+    def _refresh_titles(self) -> None:
         table = getattr(self.model, "item_table_", None)
-        if table is None or "title" not in table.columns or item >= len(table):
-            return None
-        value = table["title"].iat[item]
-        return None if pd.isna(value) else str(value)
+        self.titles: list[str | None] = [] if table is None or "title" not in table.columns else \
+            [None if pd.isna(t) else str(t) for t in table["title"].tolist()]
+
+    def title(self, item: int) -> str | None:
+        return self.titles[item] if item < len(self.titles) else None
 
     def history(self, user: int) -> list[int]:
         row = self.seen[user]
@@ -151,6 +153,7 @@ class ServedModel:
             index = self.model.add_items(table)
             self.items = {str(raw): i for i, raw in enumerate(self.model.item_ids_.tolist())}
             self.seen = self.model.train_matrix_
+            self._refresh_titles()
             if self.index is not None:
                 self.item_reps = self.model.item_representations()
                 v = self.model.item_factors(self.item_reps).numpy()
