@@ -88,6 +88,7 @@ class Recommender:
         self.user_ids_, self.item_ids_ = train.user_ids, train.item_ids
         self.fingerprint_ = train.fingerprint()
         self._fit(train, valid)
+        self._init_from = None  # training has copied what it needed; do not keep the old model alive
         self.fit_seconds_ = time.perf_counter() - start
         return self
 
