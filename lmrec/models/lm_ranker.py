@@ -222,8 +222,8 @@ class LMRanker(TextFeatures, Recommender):
         return self._user_side(u)[0].cpu()
 
     def score_history(self, items: Any, profile: str | None = None) -> torch.Tensor:
-        u = self.history_factor(items, profile)
-        return self._item_side(self.item_representations()).cpu() @ u
+        v = self.item_representations()
+        return self.item_factors(v) @ self.history_factor(items, profile, item_reps=v)
 
     @torch.no_grad()
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -93,18 +93,26 @@ class SQLiteEventStore:
         rows = [(e.user, e.item, e.type, float(e.value), float(e.timestamp), now) for e in events]
         if not rows:
             raise ConfigError("append got no events.")
+        last = self._write("INSERT INTO events (user, item, type, value, timestamp, received) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return last - len(rows) + 1, last
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        """Run ``sql`` for every row in one transaction; returns the last inserted rowid.
+
+        Durable on return: in WAL mode with synchronous=FULL the commit is fsynced.
+        """
         with self._lock:
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                cur.executemany("INSERT INTO events (user, item, type, value, timestamp, received) "
-                                "VALUES (?, ?, ?, ?, ?, ?)", rows)
-                last = cur.execute("SELECT last_insert_rowid()").fetchone()[0]
-                cur.execute("COMMIT")  # durable on return: WAL + synchronous=FULL fsyncs the commit
+                cur.executemany(sql, rows)
+                last = int(cur.execute("SELECT last_insert_rowid()").fetchone()[0])
+                cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
-        return last - len(rows) + 1, last
+        return last
 
     def events(self, after_id: int = 0) -> pd.DataFrame:
         with self._lock:
@@ -113,16 +121,8 @@ class SQLiteEventStore:
     def upsert_items(self, items: Iterable[dict[str, Any]], id_field: str = "item") -> int:
         now = time.time()
         rows = [(str(rec[id_field]), json.dumps({k: v for k, v in rec.items() if k != id_field}), now) for rec in items]
-        with self._lock:
-            cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.executemany("INSERT INTO items (item, fields, updated) VALUES (?, ?, ?) "
-                                "ON CONFLICT(item) DO UPDATE SET fields=excluded.fields, updated=excluded.updated", rows)
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        self._write("INSERT INTO items (item, fields, updated) VALUES (?, ?, ?) "
+                    "ON CONFLICT(item) DO UPDATE SET fields=excluded.fields, updated=excluded.updated", rows)
         return len(rows)
 
     def items(self) -> pd.DataFrame:

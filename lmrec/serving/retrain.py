@@ -89,7 +89,8 @@ def _merge(current: Recommender, events: pd.DataFrame) -> tuple[Interactions, np
     """Current training pairs + events as one Interactions (old ids first); returns (data, event rows)."""
     coo = current.train_matrix_.tocoo()
     user_ids = [str(u) for u in current.user_ids_.tolist()]
-    new_users = [u for u in dict.fromkeys(events["user"].tolist()) if u not in set(user_ids)]
+    known_users = set(user_ids)
+    new_users = [u for u in dict.fromkeys(events["user"].tolist()) if u not in known_users]
     user_ids += new_users
     umap = {u: i for i, u in enumerate(user_ids)}
     imap = {str(raw): i for i, raw in enumerate(current.item_ids_.tolist())}

@@ -1,7 +1,6 @@
 """Explanations: leave-one-out history shares, similarity for ID models, text fields for text models."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from lmrec.analysis import explain
