@@ -70,6 +70,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
         kind = {bool: parse_value, int: int, float: float}.get(type(default), str)
+        if default is None and str(f.type).startswith("float"):
+            kind = float  # optional numbers such as max_minutes
         g.add_argument(flag, dest=f"train_{f.name}", type=kind, default=None, help=f"default {default!r}")
 
 

@@ -39,10 +39,11 @@ def test_data_info_and_prepare(data_dir, tmp_path, capsys):
 def test_train_evaluate_compare(data_dir, tmp_path, capsys):
     run(["data", "prepare", "P3", "--out", str(tmp_path / "p3"), "--data-dir", str(data_dir)], capsys)
     code, out, _ = run(["train", "bpr-mf:dim=16", "--split", str(tmp_path / "p3"), "--out", str(tmp_path / "mf"),
-                        "--epochs", "2", "--lr", "0.01", "--progress", "false", "--run-dir", str(tmp_path / "run")], capsys)
+                        "--epochs", "2", "--lr", "0.01", "--max-minutes", "60", "--progress", "false", "--run-dir", str(tmp_path / "run")], capsys)
     assert code == 0 and (tmp_path / "mf" / "model.safetensors").exists()
     manifest = json.loads((tmp_path / "mf" / "manifest.json").read_text())
-    assert manifest["params"]["config"]["epochs"] == 2 and "valid_ndcg@10" in manifest["metrics"]
+    assert manifest["params"]["config"]["epochs"] == 2 and manifest["params"]["config"]["max_minutes"] == 60.0
+    assert "valid_ndcg@10" in manifest["metrics"]
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
     code, out, _ = run(["evaluate", str(tmp_path / "mf"), "--split", str(tmp_path / "p3"), "--metrics", "ndcg@10", "auc"], capsys)
     res = json.loads(out)

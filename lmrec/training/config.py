@@ -30,6 +30,9 @@ class TrainConfig:
     device: "cpu", "cuda", "cuda:1", ...
     run_dir: where config.json and metrics.jsonl (one line per epoch) go; None for none.
     progress: show progress bars.
+    max_minutes: wall-clock budget for the whole loop (training and validation); no epoch is
+        started that the mean epoch so far says would overrun it (at least one always runs).
+        None for no budget.
     """
 
     epochs: int = 100
@@ -46,12 +49,15 @@ class TrainConfig:
     device: str = "cpu"
     run_dir: str | None = None
     progress: bool = True
+    max_minutes: float | None = None
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "lr", "n_negatives", "patience", "eval_every"):
             check_positive("TrainConfig", name, getattr(self, name))
         check_choice("TrainConfig", "sampler", self.sampler, SAMPLERS)
         check_positive("TrainConfig", "hard_pool", self.hard_pool)
+        if self.max_minutes is not None:
+            check_positive("TrainConfig", "max_minutes", self.max_minutes)
         from lmrec.evaluation.metrics import parse_metric
 
         parse_metric(self.metric)

@@ -110,8 +110,12 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
     log = RunLog(cfg.run_dir, {"model": model_config, "train": cfg.to_dict()})
     items_all = torch.as_tensor(train.items)
     best, best_state, stale = -np.inf, None, 0
+    began = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
+        if cfg.max_minutes is not None and epoch > 1 and \
+                (start - began) * epoch / (epoch - 1) > 60 * cfg.max_minutes:
+            break  # the mean epoch so far says the next one would overrun the budget
         model.module_.train()
         order = rng.permutation(len(train))
         total, steps = 0.0, 0

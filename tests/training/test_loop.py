@@ -61,3 +61,12 @@ def test_warm_start_copies_weights_and_grown_tables():
     torch.testing.assert_close(new.weight[:3], old.weight)
     torch.testing.assert_close(new.weight[3:], before[3:])
     assert warm_start(torch.nn.Embedding(2, 4), old) == 0, "a shrunk table is not copied"
+
+
+def test_time_budget_stops_before_an_overrunning_epoch(tiny_split):
+    tight = BPRMF(dim=4, config=TrainConfig(epochs=50, batch_size=16, max_minutes=1e-9, progress=False))
+    assert len(tight.fit(tiny_split.train).history_) == 1, "one epoch always runs, none after the budget is spent"
+    loose = BPRMF(dim=4, config=TrainConfig(epochs=5, batch_size=16, max_minutes=60.0, progress=False))
+    assert len(loose.fit(tiny_split.train).history_) == 5
+    with pytest.raises(ConfigError, match="'max_minutes' parameter of TrainConfig must be a number > 0; got 0"):
+        BPRMF(config=TrainConfig(max_minutes=0)).fit(tiny_split.train)
