@@ -123,7 +123,7 @@ def fmt_params(params: dict[str, Any]) -> str:
 def markdown(results: list[dict[str, Any]], command: str, seconds: float) -> str:
     lines = ["# Baselines: P1, P2, P3 (tuned on validation, measured on test)", "",
              f"- command: `{command}`",
-             f"- date: {date.today().isoformat()}; machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+             f"- report built {date.today().isoformat()} (each protocol's run date below); machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
              f"torch {torch.__version__}, CPU only; total wall time "
              + (f"{seconds / 60:.0f} min" if seconds else "not recorded"),
              "- selection: best validation NDCG@10 over each model's grid (see the JSON files for every point);",
@@ -134,6 +134,8 @@ def markdown(results: list[dict[str, Any]], command: str, seconds: float) -> str
         c = res["card"]["counts"]
         lines += [f"## {res['code']} `{res['protocol']}` — {c['users']} users, {c['items']} items, "
                   f"train/valid/test {c['train']}/{c['valid']}/{c['test']}", "",
+                  f"Run {res.get('date', 'undated')}: `{res.get('command', 'python benchmarks/baselines.py')}`."
+                  + (f" {res['note']}" if res.get("note") else ""), "",
                   "| model | chosen parameters | NDCG@10 | Recall@10 | NDCG@20 | Recall@20 | HR@10 | MRR@10 | AUC "
                   "| Cov@10 | fit s | eval s | p vs best |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -171,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         res = run_protocol(code, args.data_dir)
         res["command"] = "python benchmarks/baselines.py " + " ".join(sys.argv[1:] if argv is None else argv)
         res["seconds"] = time.perf_counter() - start
+        res["date"] = date.today().isoformat()
         path.write_text(json.dumps(res, indent=2, default=float) + "\n")
         results.append(res)
     if args.report_only:
