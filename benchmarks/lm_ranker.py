@@ -212,6 +212,7 @@ def markdown(command: str) -> str:
                   *([f"Each run's training is capped at {cap:g} minutes (`TrainConfig.max_minutes`); "
                      "a run that stopped below its early-stopping point shows it in the epochs column.", ""]
                     if cap else []),
+                  *([res["note"], ""] if res.get("note") else []),
                   "| loss | user tower | graph layers | id_mode | valid NDCG@10 | test NDCG@10 | test Recall@10 "
                   "| epochs (best) | s / epoch |", "|---|---|---|---|---|---|---|---|---|"]
         for r in res["rows"]:
@@ -226,7 +227,8 @@ def markdown(command: str) -> str:
             res = json.loads(path.read_text())
             lines += [f"## {code}: LMRanker against ID baselines", "",
                       f"Seeds {res['seeds']}; section command `{res['command']}`, {res['seconds'] / 60:.0f} min. "
-                      f"LMRanker configuration: `{res.get('lm_params', 'see the ablation')}`.", "",
+                      f"LMRanker configuration: `{res.get('lm_params', 'see the ablation')}`."
+                      + (f" {res['note']}" if res.get("note") else ""), "",
                       res["markdown"], ""]
     path = RESULTS / "lm_ranker_cold-P4.json"
     if path.exists():
