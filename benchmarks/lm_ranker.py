@@ -150,8 +150,7 @@ def id_baselines(code: str) -> dict[str, Any]:
 
 def section_compare(code: str, args: argparse.Namespace) -> dict[str, Any]:
     lm_model = lm(chosen_lm("P3", order_free=True), **P1_TRAIN) if code == "P1" else lm(chosen_lm(code))
-    models = {**id_baselines(code), "lm-ranker": lm_model}
-    models = {"lm-ranker": models.pop("lm-ranker"), **models}  # paired tests against the LM ranker
+    models = {"lm-ranker": lm_model, **id_baselines(code)}  # first: paired tests against the LM ranker
     report = compare(models, code, METRICS, seeds=args.seeds, data_dir=args.data_dir, progress=False)
     report.save(RESULTS / f"lm_ranker_compare-{code}")
     print(report, flush=True)

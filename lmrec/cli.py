@@ -69,9 +69,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not MISSING else None
-        kind = {bool: parse_value, int: int, float: float}.get(type(default), str)
-        if default is None and str(f.type).startswith("float"):
-            kind = float  # optional numbers such as max_minutes
+        # from the annotation ("float | None" included), so optional numbers parse as numbers
+        kind = {"bool": parse_value, "int": int, "float": float}.get(str(f.type).split(" | ")[0], str)
         g.add_argument(flag, dest=f"train_{f.name}", type=kind, default=None, help=f"default {default!r}")
 
 
