@@ -6,6 +6,8 @@ layer-0 .. layer-K representations (He et al., "LightGCN", SIGIR 2020).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -29,6 +31,21 @@ def _to_torch(m: sp.csr_matrix, device: str | torch.device) -> torch.Tensor:
                                    check_invariants=False).to(device)
 
 
+class _SparseProduct(torch.autograd.Function):
+    """``a @ x`` for a constant sparse ``a`` whose transpose ``a_t`` is at hand: the backward is
+    ``a_t @ grad``, one sparse product, where autograd's own backward through a sparse CSR product
+    is about 25x slower than the forward on CPU (torch 2.13)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.a_t = a_t
+        return a @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        return None, None, ctx.a_t @ grad
+
+
 def propagate(adj: tuple[torch.Tensor, torch.Tensor], users: torch.Tensor, items: torch.Tensor,
               layers: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean over layers 0..K of LightGCN propagation; users (U, d), items (I, d)."""
@@ -36,7 +53,7 @@ def propagate(adj: tuple[torch.Tensor, torch.Tensor], users: torch.Tensor, items
     out_u, out_i = [users], [items]
     u, i = users, items
     for _ in range(layers):
-        u, i = a_ui @ i, a_iu @ u
+        u, i = _SparseProduct.apply(a_ui, a_iu, i), _SparseProduct.apply(a_iu, a_ui, u)
         out_u.append(u)
         out_i.append(i)
     return torch.stack(out_u).mean(0), torch.stack(out_i).mean(0)

@@ -60,6 +60,13 @@ class LMNet(nn.Module):
             mask = torch.cat([mask[:, 1:], torch.ones_like(mask[:, :1])], dim=1)
         return self._add_user_parts(self.tower(h, mask), users)
 
+    def shared_user_reps(self, v: torch.Tensor, hist_items: torch.Tensor, mask: torch.Tensor, take: torch.Tensor,
+                         users: torch.Tensor) -> torch.Tensor:
+        """(B, d) users from shared causal windows (:meth:`TrainingHistories.shared_windows`)."""
+        states = self.tower.states(v[hist_items], mask)
+        flat = states.reshape(-1, states.shape[-1])[take.clamp(min=0)]
+        return self._add_user_parts(flat * (take >= 0).unsqueeze(1).to(flat.dtype), users)
+
     def mean_user_reps(self, v: torch.Tensor, history: torch.Tensor, users: torch.Tensor | None,
                        minus: torch.Tensor | None = None) -> torch.Tensor:
         """Mean tower through a sparse (B, N) history: exact over the whole history.

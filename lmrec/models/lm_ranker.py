@@ -140,6 +140,11 @@ class LMRanker(TextFeatures, Recommender):
     def _device(self) -> torch.device:
         return self.module_.text_emb.device
 
+    @property
+    def user_grouped_batches(self) -> bool:
+        """Training batches hold whole users, so the sequence tower shares one window per user."""
+        return self.user_tower == "sequence"
+
     # ----------------------------------------------------------------- scoring
     def _pair(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Scores of users (B, d) against items (B, m, d) or (N, d) -> (B, m) or (B, N)."""
@@ -170,8 +175,11 @@ class LMRanker(TextFeatures, Recommender):
         elif self.user_tower == "mean":
             rows_b = csr_to_torch_sparse(self.train_binary_[users.cpu().numpy()], v.device)  # already binary
             u = net.mean_user_reps(v, rows_b, users, minus=pos)
+        elif self.user_tower == "sequence":
+            items, mask, take = self.histories_.shared_windows(rows)
+            u = net.shared_user_reps(v, items.to(v.device), mask.to(v.device), take.to(v.device), users)
         else:
-            items, mask = self.histories_.window(rows, prefix=self.user_tower == "sequence")
+            items, mask = self.histories_.window(rows, prefix=False)
             u = net.user_reps(v, items.to(v.device), mask.to(v.device), users)
         cand_idx = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)
         if len(u) * len(v) <= DENSE_SCORES:

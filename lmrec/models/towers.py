@@ -36,34 +36,52 @@ class AttentionTower(nn.Module):
         return (weights.unsqueeze(-1) * h).sum(1)
 
 
+def _relu(x: torch.Tensor) -> torch.Tensor:
+    """ReLU as a plain function: it keeps nn.TransformerEncoder off its inference fast path, which
+    returns NaN for per-head float attention masks (torch 2.13, CPU)."""
+    return torch.relu(x)
+
+
 class SequenceTower(nn.Module):
     """A small causal Transformer over the time-ordered history; the last position is the user.
 
-    Positions are counted back from the most recent item, so recency has one embedding
-    whatever the history length (as in SASRec, Kang & McAuley 2018, with right alignment).
+    Order enters as a learned attention bias per head and per distance back in time (how many
+    items before the querying position a key lies), in place of SASRec's absolute position
+    embeddings (Kang & McAuley 2018): a position's state then depends only on the items up to
+    it and how recent they are from there, so the state at any position of a window equals the
+    state of a window ending at that position. Training reads every position of a user's
+    window at once (as SASRec does) while scoring reads the last, and both see the same thing.
     """
 
     def __init__(self, dim: int, max_len: int, layers: int = 2, heads: int = 2, dropout: float = 0.1) -> None:
         super().__init__()
         self.heads = heads
-        self.position = nn.Embedding(max_len, dim)
+        self.max_len = max_len
+        self.recency = nn.Embedding(max_len, heads)  # bias of a key 0, 1, ... items back, per head
+        nn.init.zeros_(self.recency.weight)
         layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=2 * dim, dropout=dropout,
-                                           batch_first=True, norm_first=True)
+                                           activation=_relu, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        length = h.shape[1]
-        pos = torch.arange(length - 1, -1, -1, device=h.device)  # 0 = most recent
-        x = h + self.position(pos)[None]
-        causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=h.device), diagonal=1)
-        eye = torch.eye(length, dtype=torch.bool, device=h.device)
+        """(B, d): the state at the most recent position (zeros for an empty history)."""
+        empty = ~mask.any(1)
+        last = self.states(h, mask)[:, -1]
+        return torch.where(empty[:, None], torch.zeros_like(last), last)
+
+    def states(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, L, d): the state at every position, each reading only itself and the items before it."""
+        batch, length = mask.shape
+        steps = torch.arange(length, device=h.device)
+        back = steps[:, None] - steps[None, :]  # (L, L): how far key j lies before query i
+        bias = self.recency(back.clamp(0, self.max_len - 1)).permute(2, 0, 1)  # (heads, L, L)
         # blocked: the future and padding; every position may attend to itself, so padded rows stay
         # finite (an all-blocked row gives NaN, and 0 * NaN would leak into real positions)
-        blocked = (causal[None] | ~mask[:, None, :]) & ~eye[None]  # (B, L, L)
-        out = self.encoder(x, mask=blocked.repeat_interleave(self.heads, dim=0))
-        empty = ~mask.any(1)
-        return torch.where(empty[:, None], torch.zeros_like(out[:, -1]), self.norm(out[:, -1]))
+        blocked = ((back < 0)[None] | ~mask[:, None, :]) & (back != 0)[None]  # (B, L, L)
+        attn = bias[None].masked_fill(blocked[:, None], float("-inf"))  # (B, heads, L, L)
+        out = self.encoder(h, mask=attn.reshape(batch * self.heads, length, length).to(h.dtype))
+        return self.norm(out)
 
 
 TOWERS = {"mean": MeanTower, "attention": AttentionTower, "sequence": SequenceTower}
@@ -102,6 +120,31 @@ class TrainingHistories:
             idx = s[:, None] + (p - s)[:, None].sub(back[None, :]).remainder(n[:, None].clamp(min=1))
             mask = back[None, :] <= (n - 1)[:, None]
         return self.items[idx.clamp(min=0)], mask
+
+    def shared_windows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Prefix windows shared by the rows of one user, for a causal tower (SASRec-style training).
+
+        One window (the ``L`` items before the user's latest row in the batch) serves every row
+        of that user whose previous item lies inside it: a causal tower's state at that item is
+        the row's user representation. Returns (items (G, L'), mask (G, L'), take (B,)): row b's
+        state is ``states.reshape(G * L', d)[take[b]]``, or none (an empty history) where
+        ``take[b]`` is -1. Leading columns that are padding in every window are dropped.
+        A row whose full prefix is longer than the part inside the window reads that part only.
+        """
+        rows = rows.cpu()
+        p, s = self.position[rows].numpy(), self.start[rows].numpy()
+        ends, window_of = [], np.empty(len(p), dtype=np.int64)
+        for b in np.argsort(-p, kind="stable"):  # latest first, so each window ends at its user's latest row
+            if not ends or s[b] != s[ends[-1]] or p[b] <= p[ends[-1]] - self.length:
+                ends.append(b)
+            window_of[b] = len(ends) - 1
+        items, mask = self.window(rows[ends], prefix=True)
+        column = self.length - 1 - (p[ends][window_of] - p)  # the column of the row's previous item
+        cut = int(mask.any(0).int().argmax()) if bool(mask.any()) else self.length
+        items, mask, column = items[:, cut:], mask[:, cut:], torch.as_tensor(column - cut)
+        take = torch.as_tensor(window_of) * mask.shape[1] + column
+        valid = (column >= 0) & mask.reshape(-1)[take.clamp(min=0)]
+        return items, mask, torch.where(valid, take, torch.full_like(take, -1))
 
 
 def csr_windows(history: sp.csr_matrix, length: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from lmrec.errors import ConfigError, check_choice, check_positive
 
-SAMPLERS = ("uniform", "popularity", "in-batch", "hard")
+SAMPLERS = ("uniform", "popularity", "in-batch", "hard", "all")
 
 
 @dataclass
@@ -22,7 +22,9 @@ class TrainConfig:
     sampler: where negatives come from: "uniform", "popularity" (p ∝ count ** pop_alpha),
         "in-batch" (other positives of the same batch, so popularity-distributed, no extra
         items scored), or "hard" (the highest-scoring of ``hard_pool`` × n_negatives uniform
-        candidates under the current model).
+        candidates under the current model), or "all" (every item in the catalogue except the
+        positive: with the softmax loss this is full cross-entropy over the catalogue;
+        n_negatives is then ignored).
     metric: validation metric for early stopping and model selection.
     patience: evaluations without improvement before stopping.
     eval_every: epochs between validation evaluations.

@@ -4,8 +4,11 @@ A trainable model exposes ``module_`` (a torch Module) and
 ``batch_scores(rows, pos, neg) -> (pos_scores (B,), neg_scores (B, m), regularisation)``, where
 ``rows`` indexes the training interactions of the batch (so a model can find the user and the
 history before that interaction), ``pos`` the positive items ``(B,)`` and ``neg`` the negatives
-``(B, m)``. The loop draws negatives (uniform, popularity, in-batch or hard), applies the loss,
-evaluates on validation for early stopping, restores the best weights and logs every epoch.
+``(B, m)``. The loop draws negatives (uniform, popularity, in-batch, hard or the whole
+catalogue), applies the loss, evaluates on validation for early stopping, restores the best
+weights and logs every epoch.
+A model whose ``user_grouped_batches`` is true gets each user's rows in one run of the epoch
+order (users shuffled), so it can share work across a user's rows.
 """
 from __future__ import annotations
 
@@ -35,7 +38,9 @@ class PairwiseModel(Protocol):
 
 def draw_negatives(model: PairwiseModel, cfg: TrainConfig, sampler: NegativeSampler, users: np.ndarray,
                    rows: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """(B, n_negatives) negative items for the batch, by ``cfg.sampler``."""
+    """(B, n_negatives) negative items for the batch, by ``cfg.sampler`` ((B, N) for "all")."""
+    if cfg.sampler == "all":  # the positive is among them; the loop masks its score out
+        return torch.arange(sampler.n_items, device=pos.device).expand(len(pos), -1)
     if cfg.sampler == "in-batch":
         shifts = torch.arange(1, cfg.n_negatives + 1)
         idx = (torch.arange(len(pos))[:, None] + shifts[None, :]) % max(len(pos), 1)
@@ -118,6 +123,9 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
             break  # the mean epoch so far says the next one would overrun the budget
         model.module_.train()
         order = rng.permutation(len(train))
+        if getattr(model, "user_grouped_batches", False):  # users in random order, each one's rows together
+            rank = rng.permutation(train.n_users)
+            order = order[np.argsort(rank[train.users[order]], kind="stable")]
         total, steps = 0.0, 0
         batches = range(0, len(order), cfg.batch_size)
         for lo in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress):
@@ -126,6 +134,8 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
             pos = items_all[rows.cpu()].to(cfg.device)
             neg = draw_negatives(model, cfg, sampler, train.users[idx], rows, pos)
             pos_scores, neg_scores, reg = model.batch_scores(rows, pos, neg)
+            if cfg.sampler == "all":  # the positive is not its own negative
+                neg_scores = neg_scores.masked_fill(neg == pos[:, None], -torch.inf)
             loss = loss_fn(pos_scores, neg_scores) + reg
             opt.zero_grad(set_to_none=True)
             loss.backward()

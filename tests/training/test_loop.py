@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from lmrec.errors import ConfigError
@@ -31,7 +33,7 @@ def test_seed_makes_training_reproducible(tiny_split):
 
 def test_config_errors(tiny_split):
     with pytest.raises(ConfigError, match="'sampler' parameter of TrainConfig must be one of 'uniform', 'popularity', "
-                                          "'in-batch', 'hard'; got 'hardest'"):
+                                          "'in-batch', 'hard', 'all'; got 'hardest'"):
         BPRMF(config=TrainConfig(sampler="hardest")).fit(tiny_split.train)
     with pytest.raises(ConfigError, match=r"Unknown TrainConfig field\(s\) \['epoch'\]"):
         BPRMF(config={"epoch": 3}).fit(tiny_split.train)
@@ -39,7 +41,7 @@ def test_config_errors(tiny_split):
         BPRMF(config=TrainConfig(metric="ndcg")).fit(tiny_split.train)
 
 
-@pytest.mark.parametrize("sampler", ["popularity", "in-batch", "hard"])
+@pytest.mark.parametrize("sampler", ["popularity", "in-batch", "hard", "all"])
 def test_every_negative_sampler_trains(tiny_split, sampler):
     cfg = TrainConfig(epochs=150, batch_size=16, lr=0.05, n_negatives=2, sampler=sampler, progress=False, seed=3)
     model = BPRMF(dim=8, reg=0.0, config=cfg).fit(tiny_split.train)
@@ -70,3 +72,30 @@ def test_time_budget_stops_before_an_overrunning_epoch(tiny_split):
     assert len(loose.fit(tiny_split.train).history_) == 5
     with pytest.raises(ConfigError, match="'max_minutes' parameter of TrainConfig must be a number > 0; got 0"):
         BPRMF(config=TrainConfig(max_minutes=0)).fit(tiny_split.train)
+
+
+
+def test_full_catalogue_negatives_leave_the_positive_out(tiny_split):
+    import torch
+
+    from lmrec.data.sampling import NegativeSampler
+    from lmrec.losses import softmax
+    from lmrec.training.loop import draw_negatives, train_pairwise
+
+    n = tiny_split.train.n_items
+    cfg = TrainConfig(epochs=1, batch_size=4, sampler="all", progress=False)
+    pos = torch.tensor([3, 0])
+    neg = draw_negatives(None, cfg, NegativeSampler(tiny_split.train), np.array([0, 1]), torch.tensor([0, 1]), pos)
+    assert neg.shape == (2, n) and (neg == torch.arange(n)).all()
+    model = BPRMF(dim=4, config=cfg).fit(tiny_split.train)
+    masked = []
+
+    def spy(p, neg_scores):
+        masked.append(torch.isinf(neg_scores).sum(1))
+        return softmax(p, neg_scores)
+
+    train_pairwise(model, tiny_split.train, None, cfg, spy, {})
+    assert torch.cat(masked).eq(1).all(), "exactly one masked score per row: the positive's own"
+    # equal scores: softmax over the positive and the N - 1 others gives log N (log(N + 1) if the
+    # positive were left among its own negatives)
+    assert abs(float(softmax(torch.zeros(1), torch.zeros(1, n - 1))) - np.log(n)) < 1e-5
