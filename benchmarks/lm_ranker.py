@@ -5,9 +5,10 @@ Usage::
     LMREC_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/lm_ranker.py \
         --sections cost ablation-P2 compare-P2 cold-P4 ablation-P3 compare-P1
 
-Each section writes ``benchmarks/results/lm_ranker_<section>.json``; the Markdown table
-``benchmarks/results/lm_ranker.md`` is rebuilt from every JSON present, so sections can be run
-separately. Model selection always uses validation NDCG@10; test is read for the chosen
+Each section writes ``benchmarks/results/lm_ranker_<section>.json`` (with ``--note``, a remark
+shown in the table; ablations with ``--reuse`` keep rows whose result cannot have changed); the
+Markdown table ``benchmarks/results/lm_ranker.md`` is rebuilt from every JSON present, so
+sections can be run separately. Model selection always uses validation NDCG@10; test is read for the chosen
 configurations (the ablation table shows test for every point, marked as such).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -30,22 +32,32 @@ import torch
 from lmrec.data import get_protocol
 from lmrec.evaluation import Evaluator
 from lmrec.evaluation.compare import compare
-from lmrec.models import EASE, BPRMF, LightGCN, LMRanker, MostPopular, Random, TextKNN, create_model
+from lmrec.models import EASE, BPRMF, LightGCN, LMRanker, MostPopular, Random, TextKNN
+from lmrec.models.towers import TOWERS
 from lmrec.training import TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
 METRICS = ["ndcg@10", "recall@10", "ndcg@20", "recall@20", "hr@10", "mrr@10", "auc", "coverage@10"]
-TRAIN = dict(epochs=30, batch_size=1024, lr=1e-3, eval_every=1, patience=3, progress=False)
+TRAIN = dict(epochs=100, batch_size=1024, lr=1e-3, eval_every=1, patience=3, progress=False)
 BASE = dict(dim=64, user_tower="mean", loss="softmax", scorer="cosine", temperature=0.07, graph_layers=0,
             id_mode="none", cache_dir=CACHE)
 NEGATIVES = {"softmax": 64, "bpr": 8, "hinge": 8}
+TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
 
 
 def lm(params: dict[str, Any], **train: Any) -> LMRanker:
+    """An LMRanker from benchmark parameters; TrainConfig fields among them (sampler, lr) go to training."""
     p = {**BASE, **params}
-    cfg = {**TRAIN, "n_negatives": NEGATIVES[p["loss"]], **train}
+    own = {k: p.pop(k) for k in list(p) if k in TRAIN_FIELDS}
+    cfg = {**TRAIN, "n_negatives": NEGATIVES[p["loss"]], **own, **train}
     return LMRanker(**p, config=cfg)
+
+
+def negatives(params: dict[str, Any]) -> str:
+    """How a configuration draws negatives, for the tables."""
+    p = {**BASE, **params}
+    return "all items" if p.get("sampler") == "all" else f"{NEGATIVES[p['loss']]} uniform"
 
 
 def baseline_params(code: str, name: str) -> dict[str, Any]:
@@ -85,14 +97,39 @@ def section_cost(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def reusable_rows(code: str) -> dict[str, dict[str, Any]]:
+    """Rows of the previous ablation run whose result cannot have changed since, by their parameters:
+    not the sequence tower (its training moved to shared causal windows with a recency bias) and,
+    where runs are time-capped, not graph propagation (its backward became ~10x faster, so more
+    epochs fit in the cap)."""
+    path = RESULTS / f"lm_ranker_ablation-{code}.json"
+    if not path.exists():
+        return {}
+    old = json.loads(path.read_text())
+
+    def unchanged(params: dict[str, Any]) -> bool:
+        p = {**BASE, **params}
+        return p["user_tower"] != "sequence" and not (p["graph_layers"] and code in ABLATION_MINUTES)
+
+    return {json.dumps(r["params"], sort_keys=True): {**r, "run_date": r.get("run_date", old.get("date", "previous run"))}
+            for r in old["rows"] if unchanged(r["params"])}
+
+
 def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
-    """loss x user tower (graph off, ID-free), then graph and id_mode on the best of those."""
+    """loss x user tower (graph off, ID-free), then graph and id_mode on the best of those, then
+    negatives from the whole catalogue (full softmax) on each user tower's best configuration."""
     split = get_protocol(code, args.data_dir)
     valid = Evaluator(split, ["ndcg@10"], stage="valid")
     test = Evaluator(split, ["ndcg@10", "recall@10"])
     rows = []
+    previous = reusable_rows(code) if args.reuse else {}
 
     def run(params: dict[str, Any]) -> dict[str, Any]:
+        key = json.dumps(params, sort_keys=True)
+        if key in previous:
+            rows.append(previous[key])
+            print(f"  {code} {params} reused from {previous[key]['run_date']}", flush=True)
+            return rows[-1]
         model = lm(params, max_minutes=ABLATION_MINUTES.get(code))
         start = time.perf_counter()
         model.fit(split.train, split.valid)
@@ -100,7 +137,8 @@ def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
         row = {"params": params, "valid_ndcg@10": valid.evaluate(model).summary()["ndcg@10"],
                **{f"test_{k}": v for k, v in test.evaluate(model).summary().items()},
                "fit_seconds": round(fit_s, 1), "epochs": len(model.history_), "best_epoch": model.best_epoch_,
-               "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in model.history_])), 2)}
+               "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in model.history_])), 2),
+               "run_date": date.today().isoformat()}
         print(f"  {code} {params} valid={row['valid_ndcg@10']:.4f} test={row['test_ndcg@10']:.4f} "
               f"fit={fit_s:.0f}s", flush=True)
         rows.append(row)
@@ -112,6 +150,10 @@ def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
     best = max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
     for graph, id_mode in ((2, "none"), (0, "hybrid"), (2, "hybrid")):
         run({**best, "graph_layers": graph, "id_mode": id_mode})
+    for tower in TOWERS:  # full softmax on each user tower's best configuration so far
+        best = max((r for r in rows if {**BASE, **r["params"]}["user_tower"] == tower),
+                   key=lambda r: r["valid_ndcg@10"])["params"]
+        run({**best, "sampler": "all"})
     chosen = max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
     return {"protocol": code, "rows": rows, "chosen": chosen}
 
@@ -130,8 +172,8 @@ def chosen_lm(code: str, order_free: bool = False) -> dict[str, Any]:
 # P1 (ML-1M, 667k training pairs, 44 s per mean-tower epoch here) is chosen on the MovieLens
 # ablation (P3) and trained within the 15-minute budget the issue sets, encoding included.
 P1_TRAIN = dict(max_minutes=14.0)
-# The P3 ablation caps each run's training time: the sequence tower scores every training pair
-# through its own 50-item window (about 50 s per P2 epoch here), and P3 has more pairs than P2.
+# The P3 ablation caps each run's training time (P3 has more pairs than P2; graph propagation and
+# hybrid IDs make an epoch several times dearer than the plain towers).
 ABLATION_MINUTES = {"P3": 8.0}
 LIGHTGCN_MINUTES = {"P1": 15.0}
 
@@ -162,7 +204,11 @@ def section_compare(code: str, args: argparse.Namespace) -> dict[str, Any]:
 def section_cold(args: argparse.Namespace) -> dict[str, Any]:
     split = get_protocol("P4", args.data_dir)
     params = chosen_lm("P2")
-    models = {"lm-ranker (id_mode=none)": lm({**params, "id_mode": "none"}), "text-knn": TextKNN(cache_dir=CACHE),
+    models = {"lm-ranker (id_mode=none)": lm({**params, "id_mode": "none"})}
+    if params.get("sampler") == "all":  # the same with sampled negatives: what full softmax does to cold items
+        models[f"lm-ranker (id_mode=none, {NEGATIVES[params['loss']]} uniform negatives)"] = \
+            lm({**params, "id_mode": "none", "sampler": "uniform"})
+    models = {**models, "text-knn": TextKNN(cache_dir=CACHE),
               **{k: v for k, v in id_baselines("P2").items() if k != "lightgcn"}, "random": Random()}
     rows = []
     for name, model in models.items():
@@ -212,13 +258,13 @@ def markdown(command: str) -> str:
                      "a run that stopped below its early-stopping point shows it in the epochs column.", ""]
                     if cap else []),
                   *([res["note"], ""] if res.get("note") else []),
-                  "| loss | user tower | graph layers | id_mode | valid NDCG@10 | test NDCG@10 | test Recall@10 "
-                  "| epochs (best) | s / epoch |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| loss | negatives | user tower | graph layers | id_mode | valid NDCG@10 | test NDCG@10 "
+                  "| test Recall@10 | epochs (best) | s / epoch | run |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in res["rows"]:
             p = {**BASE, **r["params"]}
-            lines.append(f"| {p['loss']} | {p['user_tower']} | {p['graph_layers']} | {p['id_mode']} | "
+            lines.append(f"| {p['loss']} | {negatives(p)} | {p['user_tower']} | {p['graph_layers']} | {p['id_mode']} | "
                          f"{r['valid_ndcg@10']:.4f} | {r['test_ndcg@10']:.4f} | {r['test_recall@10']:.4f} | "
-                         f"{r['epochs']} ({r['best_epoch']}) | {r['seconds_per_epoch']} |")
+                         f"{r['epochs']} ({r['best_epoch']}) | {r['seconds_per_epoch']} | {r.get('run_date', 'earlier')} |")
         lines.append("")
     for code in ("P1", "P2"):
         path = RESULTS / f"lm_ranker_compare-{code}.json"
@@ -249,6 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[2026, 2027, 2028])
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--note", default=None, help="a remark stored with each section's result and shown in "
+                                                     "the table (e.g. that the run shared the CPU)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="ablations: keep the previous run's rows whose result cannot have changed since "
+                             "(see reusable_rows) instead of training them again")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/lm_ranker.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -258,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         res = SECTIONS[name](args)
         res["seconds"] = round(time.perf_counter() - start, 1)
         res["command"] = command
+        res["date"] = date.today().isoformat()
+        if args.note:
+            res["note"] = args.note
         (RESULTS / f"lm_ranker_{name}.json").write_text(json.dumps(res, indent=2, default=float) + "\n")
         (RESULTS / "lm_ranker.md").write_text(markdown(command.strip()))
     print((RESULTS / "lm_ranker.md").read_text())
