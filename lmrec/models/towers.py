@@ -140,7 +140,7 @@ class TrainingHistories:
             window_of[b] = len(ends) - 1
         items, mask = self.window(rows[ends], prefix=True)
         column = self.length - 1 - (p[ends][window_of] - p)  # the column of the row's previous item
-        cut = int(mask.any(0).int().argmax()) if bool(mask.any()) else self.length
+        cut = int(mask.any(0).int().argmax()) if bool(mask.any()) else self.length - 1  # keep one column
         items, mask, column = items[:, cut:], mask[:, cut:], torch.as_tensor(column - cut)
         take = torch.as_tensor(window_of) * mask.shape[1] + column
         valid = (column >= 0) & mask.reshape(-1)[take.clamp(min=0)]

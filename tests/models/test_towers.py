@@ -66,3 +66,14 @@ def test_long_histories_get_more_windows_and_a_state_at_the_right_item():
     for r in range(1, n):  # the state a row reads sits on the item just before it in time
         assert int(flat_items[take[r]]) == int(hist.items[hist.position[r] - 1])
     assert int(take[int(torch.argmin(hist.position))]) == -1
+
+
+def test_a_batch_of_first_interactions_only_gives_empty_histories():
+    train = sequences([3, 5])
+    hist = TrainingHistories(train, length=4)
+    firsts = torch.as_tensor([int(torch.argmin(torch.where(hist.start == s, hist.position, 10**9)))
+                              for s in hist.start.unique()])
+    items, mask, take = hist.shared_windows(firsts)
+    assert (take == -1).all() and items.shape[1] == 1 and not mask.any()
+    states = shared_states(SequenceTower(8, 4).eval(), hist, torch.randn(train.n_items, 8), firsts)
+    assert torch.equal(states, torch.zeros(2, 8))
