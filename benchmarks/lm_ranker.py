@@ -219,10 +219,10 @@ def section_compare(code: str, args: argparse.Namespace) -> dict[str, Any]:
 def section_cold(args: argparse.Namespace) -> dict[str, Any]:
     split = get_protocol("P4", args.data_dir)
     params = chosen_lm("P2")
-    models = {"lm-ranker (id_mode=none)": lm({**params, "id_mode": "none"})}
+    models = {"lm-ranker (id_mode=none)": chosen_model("P2", id_mode="none")}
     if params.get("sampler") == "all":  # the same with sampled negatives: what full softmax does to cold items
         models[f"lm-ranker (id_mode=none, {NEGATIVES[params['loss']]} uniform negatives)"] = \
-            lm({**params, "id_mode": "none", "sampler": "uniform"})
+            chosen_model("P2", id_mode="none", sampler="uniform")
     models = {**models, "text-knn": TextKNN(cache_dir=CACHE),
               **{k: v for k, v in id_baselines("P2").items() if k != "lightgcn"}, "random": Random()}
     rows = []

@@ -63,9 +63,7 @@ class LMNet(nn.Module):
     def shared_user_reps(self, v: torch.Tensor, hist_items: torch.Tensor, mask: torch.Tensor, take: torch.Tensor,
                          users: torch.Tensor) -> torch.Tensor:
         """(B, d) users from shared causal windows (:meth:`TrainingHistories.shared_windows`)."""
-        states = self.tower.states(v[hist_items], mask)
-        flat = states.reshape(-1, states.shape[-1])[take.clamp(min=0)]
-        return self._add_user_parts(flat * (take >= 0).unsqueeze(1).to(flat.dtype), users)
+        return self._add_user_parts(self.tower.states_at(v[hist_items], mask, take), users)
 
     def mean_user_reps(self, v: torch.Tensor, history: torch.Tensor, users: torch.Tensor | None,
                        minus: torch.Tensor | None = None) -> torch.Tensor:

@@ -70,6 +70,13 @@ class SequenceTower(nn.Module):
         last = self.states(h, mask)[:, -1]
         return torch.where(empty[:, None], torch.zeros_like(last), last)
 
+    def states_at(self, h: torch.Tensor, mask: torch.Tensor, take: torch.Tensor) -> torch.Tensor:
+        """(B, d): the states that ``take`` picks from the flattened (G * L, d) states of the
+        windows (:meth:`TrainingHistories.shared_windows`); zeros where ``take`` is -1."""
+        states = self.states(h, mask)
+        flat = states.reshape(-1, states.shape[-1])[take.clamp(min=0)]
+        return flat * (take >= 0).unsqueeze(1).to(flat.dtype)
+
     def states(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, L, d): the state at every position, each reading only itself and the items before it."""
         batch, length = mask.shape

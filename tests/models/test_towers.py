@@ -23,8 +23,7 @@ def per_row_states(tower: SequenceTower, hist: TrainingHistories, emb: torch.Ten
 
 def shared_states(tower: SequenceTower, hist: TrainingHistories, emb: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     items, mask, take = hist.shared_windows(rows)
-    states = tower.states(emb[items], mask).reshape(-1, emb.shape[1])[take.clamp(min=0)]
-    return states * (take >= 0).unsqueeze(1)
+    return tower.states_at(emb[items], mask, take)
 
 
 def test_shared_windows_match_per_row_prefixes_within_the_window():
