@@ -3,7 +3,7 @@
 Usage::
 
     LMREC_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/lm_ranker.py \
-        --sections cost ablation-P2 compare-P2 cold-P4 ablation-P3 compare-P1
+        --sections cost ablation-P2 compare-P2 cold-P4 ablation-P3 select-P1 compare-P1
 
 Each section writes ``benchmarks/results/lm_ranker_<section>.json`` (with ``--note``, a remark
 shown in the table; ablations with ``--reuse`` keep rows whose result cannot have changed); the
@@ -35,6 +35,7 @@ from lmrec.evaluation.compare import compare
 from lmrec.models import EASE, BPRMF, LightGCN, LMRanker, MostPopular, Random, TextKNN
 from lmrec.models.towers import TOWERS
 from lmrec.training import TrainConfig
+from lmrec.training.loop import FULL_CATALOGUE
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
@@ -44,6 +45,8 @@ BASE = dict(dim=64, user_tower="mean", loss="softmax", scorer="cosine", temperat
             id_mode="none", cache_dir=CACHE)
 NEGATIVES = {"softmax": 64, "bpr": 8, "hinge": 8}
 TRAIN_FIELDS = {f.name for f in fields(TrainConfig)}
+CURRENT_SINCE = "2026-11-29"  # the last change to the code paths an ablation row measures
+SEARCH_FILES = {"P1": "lm_ranker_select-P1.json", "P2": "lm_ranker_ablation-P2.json", "P3": "lm_ranker_ablation-P3.json"}
 
 
 def lm(params: dict[str, Any], **train: Any) -> LMRanker:
@@ -57,7 +60,7 @@ def lm(params: dict[str, Any], **train: Any) -> LMRanker:
 def negatives(params: dict[str, Any]) -> str:
     """How a configuration draws negatives, for the tables."""
     p = {**BASE, **params}
-    return "all items" if p.get("sampler") == "all" else f"{NEGATIVES[p['loss']]} uniform"
+    return {"all": "all items", "unseen": "all unseen items"}.get(p.get("sampler"), f"{NEGATIVES[p['loss']]} uniform")
 
 
 def baseline_params(code: str, name: str) -> dict[str, Any]:
@@ -106,36 +109,38 @@ def section_cost(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def reusable_rows(code: str) -> dict[str, dict[str, Any]]:
-    """Rows of the previous ablation run whose result cannot have changed since, by their parameters:
-    not the sequence tower (its training moved to shared causal windows with a recency bias) and,
-    where runs are time-capped, not graph propagation (its backward became ~10x faster, so more
-    epochs fit in the cap)."""
-    path = RESULTS / f"lm_ranker_ablation-{code}.json"
+    """Rows of the previous ablation (P1: selection) run whose result cannot have changed since, by
+    their parameters: every row run on or after CURRENT_SINCE, and earlier rows other than the
+    sequence tower (its training moved to shared causal windows with a recency bias) and, where
+    runs are time-capped, graph propagation (its backward became ~10x faster, so more epochs fit
+    in the cap)."""
+    path = RESULTS / SEARCH_FILES[code]
     if not path.exists():
         return {}
     old = json.loads(path.read_text())
 
-    def unchanged(params: dict[str, Any]) -> bool:
-        p = {**BASE, **params}
-        return p["user_tower"] != "sequence" and not (p["graph_layers"] and code in ABLATION_MINUTES)
+    def unchanged(row: dict[str, Any]) -> bool:
+        p = {**BASE, **row["params"]}
+        return row.get("run_date", "") >= CURRENT_SINCE or \
+            (p["user_tower"] != "sequence" and not (p["graph_layers"] and code in ABLATION_MINUTES))
 
     return {json.dumps(r["params"], sort_keys=True): {**r, "run_date": r.get("run_date", old.get("date", "previous run"))}
-            for r in old["rows"] if unchanged(r["params"])}
+            for r in old["rows"] if unchanged(r)}
 
 
-def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
-    """loss x user tower (graph off, ID-free), then graph and id_mode on the best of those, then
-    negatives from the whole catalogue (full softmax) on each user tower's best configuration."""
+def runner(code: str, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Any]:
+    """(rows, run): ``run(params)`` fits one configuration on ``code`` (reusing a previous row where
+    allowed), appends its row (validation and test NDCG@10, cost) to ``rows`` and returns it."""
     split = get_protocol(code, args.data_dir)
     valid = Evaluator(split, ["ndcg@10"], stage="valid")
     test = Evaluator(split, ["ndcg@10", "recall@10"])
-    rows = []
+    rows: list[dict[str, Any]] = []
     previous = reusable_rows(code) if args.reuse else {}
 
     def run(params: dict[str, Any]) -> dict[str, Any]:
         key = json.dumps(params, sort_keys=True)
         if key in previous:
-            rows.append(previous[key])
+            rows.append({**previous[key], "reused": True})
             print(f"  {code} {params} reused from {previous[key]['run_date']}", flush=True)
             return rows[-1]
         model = lm(params, max_minutes=ABLATION_MINUTES.get(code))
@@ -152,6 +157,14 @@ def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
         rows.append(row)
         return row
 
+    return rows, run
+
+
+def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
+    """loss x user tower (graph off, ID-free), then graph and id_mode on the best of those, then
+    negatives from the whole catalogue (full softmax), with and without the user's other training
+    items, on each user tower's best configuration; last, d = 128 on the best of all."""
+    rows, run = runner(code, args)
     for loss in ("bpr", "hinge", "softmax"):
         for tower in ("mean", "attention", "sequence"):
             run({"loss": loss, "user_tower": tower})
@@ -159,17 +172,35 @@ def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
     for graph, id_mode in ((2, "none"), (0, "hybrid"), (2, "hybrid")):
         run({**best, "graph_layers": graph, "id_mode": id_mode})
     for tower in TOWERS:  # full softmax on each user tower's best configuration so far
-        best = max((r for r in rows if {**BASE, **r["params"]}["user_tower"] == tower),
+        best = max((r for r in rows if {**BASE, **r["params"]}["user_tower"] == tower and "sampler" not in r["params"]),
                    key=lambda r: r["valid_ndcg@10"])["params"]
-        run({**best, "sampler": "all"})
+        for sampler in ("all", "unseen"):
+            run({**best, "sampler": sampler})
+    run({**max(rows, key=lambda r: r["valid_ndcg@10"])["params"], "dim": 128})  # a wider model on the best
     chosen = max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
     return {"protocol": code, "rows": rows, "chosen": chosen}
 
 
+def select_p1(args: argparse.Namespace) -> dict[str, Any]:
+    """P1's configuration, chosen on P1's validation: the order-free P3 choice as the start, then full
+    softmax over unseen items with the mean and attention towers, then hybrid IDs, graph propagation,
+    a wider model (d = 128, 256) and a lower learning rate, each on the best so far (P1 has no timestamps, so no sequence
+    tower). Each run within P1's budget."""
+    rows, run = runner("P1", args)
+    run(chosen_lm("P3", order_free=True))
+    for tower in ("mean", "attention"):
+        run({"loss": "softmax", "user_tower": tower, "sampler": "unseen"})
+    for extra in ({"id_mode": "hybrid"}, {"graph_layers": 2}, {"dim": 128}, {"dim": 256}, {"lr": 3e-4}):
+        run({**max(rows, key=lambda r: r["valid_ndcg@10"])["params"], **extra})
+    chosen = max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
+    return {"protocol": "P1", "rows": rows, "chosen": chosen}
+
+
 def chosen_lm(code: str, order_free: bool = False) -> dict[str, Any]:
-    """The validation-best ablation configuration of ``code``; ``order_free`` skips the sequence
-    tower (P1 has no timestamps, so a time-ordered history does not exist there)."""
-    path = RESULTS / f"lm_ranker_ablation-{code}.json"
+    """The validation-best configuration of ``code``'s ablation (P1: its selection section);
+    ``order_free`` skips the sequence tower (P1 has no timestamps, so a time-ordered history does
+    not exist there)."""
+    path = RESULTS / SEARCH_FILES[code]
     if not path.exists():
         return {}
     rows = [r for r in json.loads(path.read_text())["rows"]
@@ -177,12 +208,12 @@ def chosen_lm(code: str, order_free: bool = False) -> dict[str, Any]:
     return max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
 
 
-# P1 (ML-1M, 667k training pairs, 44 s per mean-tower epoch here) is chosen on the MovieLens
-# ablation (P3) and trained within the 15-minute budget the issue sets, encoding included.
+# P1 (ML-1M, 667k training pairs) is trained within the 15-minute budget the issue sets, encoding
+# included, in its selection runs and in the comparison alike.
 P1_TRAIN = dict(max_minutes=14.0)
 # The P3 ablation caps each run's training time (P3 has more pairs than P2; graph propagation and
 # hybrid IDs make an epoch several times dearer than the plain towers).
-ABLATION_MINUTES = {"P3": 8.0}
+ABLATION_MINUTES = {"P3": 8.0, "P1": P1_TRAIN["max_minutes"]}
 LIGHTGCN_MINUTES = {"P1": 15.0}
 
 
@@ -199,9 +230,9 @@ def id_baselines(code: str) -> dict[str, Any]:
 
 
 def chosen_model(code: str, **params: Any) -> LMRanker:
-    """The LMRanker a comparison on ``code`` uses (P1: the order-free P3 choice within its budget)."""
+    """The LMRanker a comparison on ``code`` uses (P1: its selection's choice within its budget)."""
     if code == "P1":
-        return lm({**chosen_lm("P3", order_free=True), **params}, **P1_TRAIN)
+        return lm({**chosen_lm("P1"), **params}, **P1_TRAIN)
     return lm({**chosen_lm(code), **params})
 
 
@@ -220,7 +251,7 @@ def section_cold(args: argparse.Namespace) -> dict[str, Any]:
     split = get_protocol("P4", args.data_dir)
     params = chosen_lm("P2")
     models = {"lm-ranker (id_mode=none)": chosen_model("P2", id_mode="none")}
-    if params.get("sampler") == "all":  # the same with sampled negatives: what full softmax does to cold items
+    if params.get("sampler") in FULL_CATALOGUE:  # the same with sampled negatives: what full softmax does to cold items
         models[f"lm-ranker (id_mode=none, {NEGATIVES[params['loss']]} uniform negatives)"] = \
             chosen_model("P2", id_mode="none", sampler="uniform")
     models = {**models, "text-knn": TextKNN(cache_dir=CACHE),
@@ -241,6 +272,7 @@ def section_cold(args: argparse.Namespace) -> dict[str, Any]:
 
 
 SECTIONS = {"cost": section_cost, "ablation-P2": lambda a: ablation("P2", a), "ablation-P3": lambda a: ablation("P3", a),
+            "select-P1": select_p1,
             "compare-P2": lambda a: section_compare("P2", a), "compare-P1": lambda a: section_compare("P1", a),
             "cold-P4": section_cold}
 
@@ -269,24 +301,27 @@ def markdown(command: str) -> str:
                 lines += [f"Full training of the {code} comparison's configuration from an empty embedding cache: "
                           f"{f['seconds']:.0f} s ({f['encode_seconds']:.0f} s of it encoding; {f['epochs']} epochs, "
                           f"best {f['best_epoch']}).", ""]
-    for code in ("P2", "P3"):
-        path = RESULTS / f"lm_ranker_ablation-{code}.json"
+    for code, title in (("P2", "Ablation on P2"), ("P3", "Ablation on P3"),
+                        ("P1", "Configuration search on P1 (order-free towers)")):
+        path = RESULTS / SEARCH_FILES[code]
         if not path.exists():
             continue
         res = json.loads(path.read_text())
         cap = ABLATION_MINUTES.get(code)
-        lines += [f"## Ablation on {code} (ID-free unless stated; chosen: `{res['chosen']}`)", "",
+        lines += [f"## {title} (ID-free unless stated; chosen: `{res['chosen']}`)", "",
                   *([f"Each run's training is capped at {cap:g} minutes (`TrainConfig.max_minutes`); "
                      "a run that stopped below its early-stopping point shows it in the epochs column.", ""]
                     if cap else []),
                   *([res["note"], ""] if res.get("note") else []),
-                  "| loss | negatives | user tower | graph layers | id_mode | valid NDCG@10 | test NDCG@10 "
-                  "| test Recall@10 | epochs (best) | s / epoch | run |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| loss | negatives | user tower | graph layers | id_mode | d | lr | valid NDCG@10 | test NDCG@10 "
+                  "| test Recall@10 | epochs (best) | s / epoch | run |", "|" + "---|" * 13]
         for r in res["rows"]:
-            p = {**BASE, **r["params"]}
+            p = {**BASE, **TRAIN, **r["params"]}
             lines.append(f"| {p['loss']} | {negatives(p)} | {p['user_tower']} | {p['graph_layers']} | {p['id_mode']} | "
+                         f"{p['dim']} | {p['lr']:g} | "
                          f"{r['valid_ndcg@10']:.4f} | {r['test_ndcg@10']:.4f} | {r['test_recall@10']:.4f} | "
-                         f"{r['epochs']} ({r['best_epoch']}) | {r['seconds_per_epoch']} | {r.get('run_date', 'earlier')} |")
+                         f"{r['epochs']} ({r['best_epoch']}) | {r['seconds_per_epoch']} | {r.get('run_date', 'earlier')}"
+                         f"{' (kept)' if r.get('reused') else ''} |")
         lines.append("")
     for code in ("P1", "P2"):
         path = RESULTS / f"lm_ranker_compare-{code}.json"

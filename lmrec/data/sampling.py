@@ -57,6 +57,18 @@ class NegativeSampler:
         pos = np.minimum(np.searchsorted(self.known, keys), len(self.known) - 1)
         return self.known[pos] == keys
 
+    def known_rows(self, users: np.ndarray) -> np.ndarray:
+        """(len(users), n_items) bool: True where the user has the item in training."""
+        if self.dense is not None:
+            return self.dense[users]
+        out = np.zeros((len(users), self.n_items), dtype=bool)
+        starts = np.searchsorted(self.known, users * self.n_items)  # each user's run of sorted keys
+        lengths = np.searchsorted(self.known, (users + 1) * self.n_items) - starts
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        keys = self.known[np.repeat(starts, lengths) + offsets]
+        out[np.repeat(np.arange(len(users)), lengths), keys % self.n_items] = True
+        return out
+
     def sample(self, users: np.ndarray) -> np.ndarray:
         """(len(users), n_negatives) int64 item indices."""
         neg = self._draw((len(users), self.n_negatives))

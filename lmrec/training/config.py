@@ -6,7 +6,7 @@ from typing import Any
 
 from lmrec.errors import ConfigError, check_choice, check_positive
 
-SAMPLERS = ("uniform", "popularity", "in-batch", "hard", "all")
+SAMPLERS = ("uniform", "popularity", "in-batch", "hard", "all", "unseen")
 
 
 @dataclass
@@ -24,7 +24,9 @@ class TrainConfig:
         items scored), or "hard" (the highest-scoring of ``hard_pool`` × n_negatives uniform
         candidates under the current model), or "all" (every item in the catalogue except the
         positive: with the softmax loss this is full cross-entropy over the catalogue;
-        n_negatives is then ignored).
+        n_negatives is then ignored), or "unseen" (as "all", less every item the user has in
+        training: the user's other positives are not pushed down either, as the uniform
+        sampler's redraws avoid them).
     metric: validation metric for early stopping and model selection.
     patience: evaluations without improvement before stopping.
     eval_every: epochs between validation evaluations.

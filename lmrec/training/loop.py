@@ -4,9 +4,9 @@ A trainable model exposes ``module_`` (a torch Module) and
 ``batch_scores(rows, pos, neg) -> (pos_scores (B,), neg_scores (B, m), regularisation)``, where
 ``rows`` indexes the training interactions of the batch (so a model can find the user and the
 history before that interaction), ``pos`` the positive items ``(B,)`` and ``neg`` the negatives
-``(B, m)``. The loop draws negatives (uniform, popularity, in-batch, hard or the whole
-catalogue), applies the loss, evaluates on validation for early stopping, restores the best
-weights and logs every epoch.
+``(B, m)``. The loop draws negatives (uniform, popularity, in-batch, hard, or the whole
+catalogue with or without the user's other training items), applies the loss, evaluates on
+validation for early stopping, restores the best weights and logs every epoch.
 A model whose ``user_grouped_batches`` is true gets each user's rows in one run of the epoch
 order (users shuffled), so it can share work across a user's rows.
 """
@@ -28,6 +28,8 @@ from lmrec.evaluation.evaluator import EvalTask, evaluate_task
 from lmrec.evaluation.metrics import parse_metric
 from lmrec.training.config import TrainConfig
 
+FULL_CATALOGUE = ("all", "unseen")  # samplers that score every item as a negative
+
 
 class PairwiseModel(Protocol):
     module_: torch.nn.Module
@@ -38,8 +40,8 @@ class PairwiseModel(Protocol):
 
 def draw_negatives(model: PairwiseModel, cfg: TrainConfig, sampler: NegativeSampler, users: np.ndarray,
                    rows: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """(B, n_negatives) negative items for the batch, by ``cfg.sampler`` ((B, N) for "all")."""
-    if cfg.sampler == "all":  # the positive is among them; the loop masks its score out
+    """(B, n_negatives) negative items for the batch, by ``cfg.sampler`` ((B, N) for "all" and "unseen")."""
+    if cfg.sampler in FULL_CATALOGUE:  # the positive is among them; the loop masks its score out
         return torch.arange(sampler.n_items, device=pos.device).expand(len(pos), -1)
     if cfg.sampler == "in-batch":
         shifts = torch.arange(1, cfg.n_negatives + 1)
@@ -52,6 +54,15 @@ def draw_negatives(model: PairwiseModel, cfg: TrainConfig, sampler: NegativeSamp
         _, pool_scores, _ = model.batch_scores(rows, pos, neg)
     hardest = torch.topk(pool_scores, cfg.n_negatives, dim=1).indices
     return torch.gather(neg, 1, hardest)
+
+
+def full_catalogue_mask(cfg: TrainConfig, sampler: NegativeSampler, users: np.ndarray, pos: torch.Tensor,
+                        neg: torch.Tensor) -> torch.Tensor:
+    """(B, N) bool: the scores a full-catalogue sampler leaves out — the positive ("all"), or every
+    item the user has in training ("unseen")."""
+    if cfg.sampler == "unseen":
+        return torch.from_numpy(sampler.known_rows(users)).to(neg.device) | (neg == pos[:, None])
+    return neg == pos[:, None]
 
 
 class RunLog:
@@ -134,8 +145,9 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
             pos = items_all[rows.cpu()].to(cfg.device)
             neg = draw_negatives(model, cfg, sampler, train.users[idx], rows, pos)
             pos_scores, neg_scores, reg = model.batch_scores(rows, pos, neg)
-            if cfg.sampler == "all":  # the positive is not its own negative
-                neg_scores = neg_scores.masked_fill(neg == pos[:, None], -torch.inf)
+            if cfg.sampler in FULL_CATALOGUE:  # the positive is not its own negative
+                neg_scores = neg_scores.masked_fill(full_catalogue_mask(cfg, sampler, train.users[idx], pos, neg),
+                                                    -torch.inf)
             loss = loss_fn(pos_scores, neg_scores) + reg
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -33,3 +33,19 @@ def test_deterministic_and_validated(tiny_split):
     np.testing.assert_array_equal(a, b)
     with pytest.raises(ConfigError, match="'kind' parameter of NegativeSampler must be one of 'uniform', 'popularity'"):
         NegativeSampler(tiny_split.train, "hard")
+
+
+def test_known_rows_match_the_training_table_dense_or_not(tiny_split, monkeypatch):
+    import lmrec.data.sampling as sampling
+
+    train = tiny_split.train
+    users = np.array([3, 0, 3, train.n_users - 1])
+    expected = np.zeros((train.n_users, train.n_items), dtype=bool)
+    expected[train.users, train.items] = True
+    dense = NegativeSampler(train)
+    assert dense.dense is not None
+    np.testing.assert_array_equal(dense.known_rows(users), expected[users])
+    monkeypatch.setattr(sampling, "DENSE_LIMIT", 0)  # the sorted-key path used for large catalogues
+    sparse = NegativeSampler(train)
+    assert sparse.dense is None
+    np.testing.assert_array_equal(sparse.known_rows(users), expected[users])

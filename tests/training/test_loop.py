@@ -33,7 +33,7 @@ def test_seed_makes_training_reproducible(tiny_split):
 
 def test_config_errors(tiny_split):
     with pytest.raises(ConfigError, match="'sampler' parameter of TrainConfig must be one of 'uniform', 'popularity', "
-                                          "'in-batch', 'hard', 'all'; got 'hardest'"):
+                                          "'in-batch', 'hard', 'all', 'unseen'; got 'hardest'"):
         BPRMF(config=TrainConfig(sampler="hardest")).fit(tiny_split.train)
     with pytest.raises(ConfigError, match=r"Unknown TrainConfig field\(s\) \['epoch'\]"):
         BPRMF(config={"epoch": 3}).fit(tiny_split.train)
@@ -41,7 +41,7 @@ def test_config_errors(tiny_split):
         BPRMF(config=TrainConfig(metric="ndcg")).fit(tiny_split.train)
 
 
-@pytest.mark.parametrize("sampler", ["popularity", "in-batch", "hard", "all"])
+@pytest.mark.parametrize("sampler", ["popularity", "in-batch", "hard", "all", "unseen"])
 def test_every_negative_sampler_trains(tiny_split, sampler):
     cfg = TrainConfig(epochs=150, batch_size=16, lr=0.05, n_negatives=2, sampler=sampler, progress=False, seed=3)
     model = BPRMF(dim=8, reg=0.0, config=cfg).fit(tiny_split.train)
@@ -99,3 +99,26 @@ def test_full_catalogue_negatives_leave_the_positive_out(tiny_split):
     # equal scores: softmax over the positive and the N - 1 others gives log N (log(N + 1) if the
     # positive were left among its own negatives)
     assert abs(float(softmax(torch.zeros(1), torch.zeros(1, n - 1))) - np.log(n)) < 1e-5
+
+
+def test_unseen_negatives_leave_every_training_item_of_the_user_out(tiny_split):
+    import torch
+
+    from lmrec.losses import softmax
+    from lmrec.training.loop import train_pairwise
+
+    train = tiny_split.train
+    cfg = TrainConfig(epochs=1, batch_size=4, sampler="unseen", progress=False, seed=5)
+    model = BPRMF(dim=4, config=cfg).fit(train)
+    seen = []
+
+    def spy(p, neg_scores):
+        seen.append(torch.isinf(neg_scores).sum(1))
+        return softmax(p, neg_scores)
+
+    records = train_pairwise(model, train, None, cfg, spy, {})
+    order = np.random.default_rng(cfg.seed).permutation(len(train))  # the loop's first epoch order
+    per_user = np.bincount(train.users, minlength=train.n_users)
+    assert len(records) == 1
+    np.testing.assert_array_equal(torch.cat(seen).numpy(), per_user[train.users[order]]), \
+        "each row masks exactly its user's training items (the positive among them)"
