@@ -128,6 +128,11 @@ def reusable_rows(code: str) -> dict[str, dict[str, Any]]:
             for r in old["rows"] if unchanged(r)}
 
 
+def best_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of the validation-best row."""
+    return max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
+
+
 def runner(code: str, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Any]:
     """(rows, run): ``run(params)`` fits one configuration on ``code`` (reusing a previous row where
     allowed), appends its row (validation and test NDCG@10, cost) to ``rows`` and returns it."""
@@ -168,31 +173,31 @@ def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
     for loss in ("bpr", "hinge", "softmax"):
         for tower in ("mean", "attention", "sequence"):
             run({"loss": loss, "user_tower": tower})
-    best = max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
+    best = best_params(rows)
     for graph, id_mode in ((2, "none"), (0, "hybrid"), (2, "hybrid")):
         run({**best, "graph_layers": graph, "id_mode": id_mode})
     for tower in TOWERS:  # full softmax on each user tower's best configuration so far
-        best = max((r for r in rows if {**BASE, **r["params"]}["user_tower"] == tower and "sampler" not in r["params"]),
-                   key=lambda r: r["valid_ndcg@10"])["params"]
+        best = best_params([r for r in rows
+                            if {**BASE, **r["params"]}["user_tower"] == tower and "sampler" not in r["params"]])
         for sampler in ("all", "unseen"):
             run({**best, "sampler": sampler})
-    run({**max(rows, key=lambda r: r["valid_ndcg@10"])["params"], "dim": 128})  # a wider model on the best
-    chosen = max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
+    run({**best_params(rows), "dim": 128})  # a wider model on the best
+    chosen = best_params(rows)
     return {"protocol": code, "rows": rows, "chosen": chosen}
 
 
 def select_p1(args: argparse.Namespace) -> dict[str, Any]:
     """P1's configuration, chosen on P1's validation: the order-free P3 choice as the start, then full
     softmax over unseen items with the mean and attention towers, then hybrid IDs, graph propagation,
-    a wider model (d = 128, 256) and a lower learning rate, each on the best so far (P1 has no timestamps, so no sequence
-    tower). Each run within P1's budget."""
+    a wider model (d = 128, 256) and a lower learning rate, each on the best so far (P1 has no
+    timestamps, so no sequence tower). Each run within P1's budget."""
     rows, run = runner("P1", args)
     run(chosen_lm("P3", order_free=True))
     for tower in ("mean", "attention"):
         run({"loss": "softmax", "user_tower": tower, "sampler": "unseen"})
     for extra in ({"id_mode": "hybrid"}, {"graph_layers": 2}, {"dim": 128}, {"dim": 256}, {"lr": 3e-4}):
-        run({**max(rows, key=lambda r: r["valid_ndcg@10"])["params"], **extra})
-    chosen = max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
+        run({**best_params(rows), **extra})
+    chosen = best_params(rows)
     return {"protocol": "P1", "rows": rows, "chosen": chosen}
 
 
@@ -205,7 +210,7 @@ def chosen_lm(code: str, order_free: bool = False) -> dict[str, Any]:
         return {}
     rows = [r for r in json.loads(path.read_text())["rows"]
             if not order_free or {**BASE, **r["params"]}["user_tower"] != "sequence"]
-    return max(rows, key=lambda r: r["valid_ndcg@10"])["params"]
+    return best_params(rows)
 
 
 # P1 (ML-1M, 667k training pairs) is trained within the 15-minute budget the issue sets, encoding

@@ -59,9 +59,9 @@ def draw_negatives(model: PairwiseModel, cfg: TrainConfig, sampler: NegativeSamp
 def full_catalogue_mask(cfg: TrainConfig, sampler: NegativeSampler, users: np.ndarray, pos: torch.Tensor,
                         neg: torch.Tensor) -> torch.Tensor:
     """(B, N) bool: the scores a full-catalogue sampler leaves out — the positive ("all"), or every
-    item the user has in training ("unseen")."""
+    item the user has in training ("unseen"; the positive is one of them)."""
     if cfg.sampler == "unseen":
-        return torch.from_numpy(sampler.known_rows(users)).to(neg.device) | (neg == pos[:, None])
+        return torch.from_numpy(sampler.known_rows(users)).to(neg.device)
     return neg == pos[:, None]
 
 

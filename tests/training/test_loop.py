@@ -120,5 +120,5 @@ def test_unseen_negatives_leave_every_training_item_of_the_user_out(tiny_split):
     order = np.random.default_rng(cfg.seed).permutation(len(train))  # the loop's first epoch order
     per_user = np.bincount(train.users, minlength=train.n_users)
     assert len(records) == 1
-    np.testing.assert_array_equal(torch.cat(seen).numpy(), per_user[train.users[order]]), \
-        "each row masks exactly its user's training items (the positive among them)"
+    np.testing.assert_array_equal(torch.cat(seen).numpy(), per_user[train.users[order]],
+                                  err_msg="each row masks exactly its user's training items (the positive among them)")
