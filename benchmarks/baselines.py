@@ -30,6 +30,7 @@ from lmrec.data.splits import Split
 from lmrec.evaluation import Evaluator
 from lmrec.evaluation.stats import mean_interval, paired_test
 from lmrec.models import create_model
+from lmrec.storage.artifacts import atomic_write_text
 from lmrec.training import TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         res["command"] = "python benchmarks/baselines.py " + " ".join(sys.argv[1:] if argv is None else argv)
         res["seconds"] = time.perf_counter() - start
         res["date"] = date.today().isoformat()
-        path.write_text(json.dumps(res, indent=2, default=float) + "\n")
+        atomic_write_text(path, json.dumps(res, indent=2, default=float) + "\n")
         results.append(res)
     if args.report_only:
         commands = sorted({r.get("command", "python benchmarks/baselines.py") for r in results})
@@ -184,10 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(results: list[dict[str, Any]], command: str, seconds: float) -> int:
-    out = RESULTS / "baselines.md"
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text(markdown(results, command, seconds))
-    tmp.replace(out)
+    out = atomic_write_text(RESULTS / "baselines.md", markdown(results, command, seconds))
     print(out.read_text())
     return 0
 

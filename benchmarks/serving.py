@@ -37,6 +37,7 @@ import torch
 from lmrec.data import get_protocol
 from lmrec.models import LMRanker
 from lmrec.serving.index import ExactIndex, HNSWIndex
+from lmrec.storage.artifacts import atomic_write_text
 from lmrec.storage.versions import ModelStore
 
 RESULTS = Path(__file__).parent / "results"
@@ -177,8 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         run_http(res, args)
     res["in_process"] = in_process(args.sizes, args.ef_search)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "serving.json").write_text(json.dumps(res, indent=2, default=float) + "\n")
-    (RESULTS / "serving.md").write_text(markdown(res))
+    atomic_write_text(RESULTS / "serving.json", json.dumps(res, indent=2, default=float) + "\n")
+    atomic_write_text(RESULTS / "serving.md", markdown(res))
     print((RESULTS / "serving.md").read_text())
     return 0
 

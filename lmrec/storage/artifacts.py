@@ -48,6 +48,24 @@ def atomic_directory(target: str | Path, *, overwrite: bool = True) -> Iterator[
         raise
 
 
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write one file through a temporary file beside it, renamed into place when complete, so a
+    reader sees the old content or the new, never half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=2, default=_json_default, sort_keys=False) + "\n")
 

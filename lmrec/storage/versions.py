@@ -15,13 +15,12 @@ it is served as a single version.
 """
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lmrec.errors import ArtifactError
+from lmrec.storage.artifacts import atomic_write_text
 
 if TYPE_CHECKING:
     from lmrec.models.base import Recommender
@@ -92,12 +91,7 @@ class ModelStore:
     def set_current(self, name: str) -> None:
         if not (self.root / name).is_dir():
             raise ArtifactError(f"{self.root / name} does not exist.")
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".CURRENT.tmp-")
-        with os.fdopen(fd, "w") as f:
-            f.write(name + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.root / "CURRENT")
+        atomic_write_text(self.root / "CURRENT", name + "\n")
 
     def describe(self) -> dict[str, Any]:
         return {"root": str(self.root), "single": self.single, "versions": self.versions(),
