@@ -143,11 +143,11 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
             idx = order[lo: lo + cfg.batch_size]
             rows = torch.from_numpy(idx).to(cfg.device)
             pos = items_all[rows.cpu()].to(cfg.device)
-            neg = draw_negatives(model, cfg, sampler, train.users[idx], rows, pos)
+            users = train.users[idx]
+            neg = draw_negatives(model, cfg, sampler, users, rows, pos)
             pos_scores, neg_scores, reg = model.batch_scores(rows, pos, neg)
-            if cfg.sampler in FULL_CATALOGUE:  # the positive is not its own negative
-                neg_scores = neg_scores.masked_fill(full_catalogue_mask(cfg, sampler, train.users[idx], pos, neg),
-                                                    -torch.inf)
+            if cfg.sampler in FULL_CATALOGUE:  # the positive (and for "unseen" the user's other items) left out
+                neg_scores = neg_scores.masked_fill(full_catalogue_mask(cfg, sampler, users, pos, neg), -torch.inf)
             loss = loss_fn(pos_scores, neg_scores) + reg
             opt.zero_grad(set_to_none=True)
             loss.backward()
