@@ -1,6 +1,8 @@
 """Small helpers between scipy sparse matrices and torch tensors."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -20,9 +22,37 @@ def csr_to_torch(m: sp.csr_matrix) -> torch.Tensor:
     return torch.from_numpy(np.asarray(m.toarray(), dtype=np.float32))
 
 
-def csr_to_torch_sparse(m: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
-    """A scipy sparse matrix as a torch sparse COO tensor (differentiable in ``torch.sparse.mm``)."""
-    coo = m.tocoo()
-    idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(idx, torch.from_numpy(coo.data.astype(np.float32)), m.shape,
+def csr_to_torch_csr(m: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A scipy CSR matrix as a torch sparse CSR tensor (float32)."""
+    return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
+                                   torch.from_numpy(m.indices.astype(np.int64)),
+                                   torch.from_numpy(m.data.astype(np.float32)), size=m.shape,
                                    check_invariants=False).to(device)
+
+
+class _SparseProduct(torch.autograd.Function):
+    """``a @ x`` for a constant sparse ``a`` whose transpose ``a_t`` is at hand: the backward is
+    ``a_t @ grad``, one sparse product, where autograd's own backward through a sparse product is
+    several times slower than the forward on CPU (about 25x for CSR, torch 2.13)."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.a_t = a_t
+        return a @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        return None, None, ctx.a_t @ grad
+
+
+def sparse_product(a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``a @ x`` (``a`` a constant torch sparse matrix, ``a_t`` its transpose), differentiable in ``x``."""
+    return _SparseProduct.apply(a, a_t, x)
+
+
+def csr_product(m: sp.csr_matrix, x: torch.Tensor) -> torch.Tensor:
+    """``m @ x`` for a constant scipy CSR ``m``; differentiable in ``x`` (the transpose is built only then)."""
+    a = csr_to_torch_csr(m, x.device)
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        return a @ x
+    return sparse_product(a, csr_to_torch_csr(m.T.tocsr(), x.device), x)

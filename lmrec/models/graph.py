@@ -6,11 +6,11 @@ layer-0 .. layer-K representations (He et al., "LightGCN", SIGIR 2020).
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from lmrec.sparse import csr_to_torch_csr, sparse_product
 
 
 def normalized_adjacency(matrix: sp.csr_matrix, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -21,39 +21,23 @@ def normalized_adjacency(matrix: sp.csr_matrix, device: str | torch.device = "cp
     inv_u = np.where(du > 0, 1.0 / np.sqrt(np.maximum(du, 1e-12)), 0.0).astype(np.float32)
     inv_i = np.where(di > 0, 1.0 / np.sqrt(np.maximum(di, 1e-12)), 0.0).astype(np.float32)
     norm = sp.diags(inv_u) @ x @ sp.diags(inv_i)
-    return _to_torch(norm.tocsr(), device), _to_torch(norm.T.tocsr(), device)
-
-
-def _to_torch(m: sp.csr_matrix, device: str | torch.device) -> torch.Tensor:
-    return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
-                                   torch.from_numpy(m.indices.astype(np.int64)),
-                                   torch.from_numpy(m.data.astype(np.float32)), size=m.shape,
-                                   check_invariants=False).to(device)
-
-
-class _SparseProduct(torch.autograd.Function):
-    """``a @ x`` for a constant sparse ``a`` whose transpose ``a_t`` is at hand: the backward is
-    ``a_t @ grad``, one sparse product, where autograd's own backward through a sparse CSR product
-    is about 25x slower than the forward on CPU (torch 2.13)."""
-
-    @staticmethod
-    def forward(ctx: Any, a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        ctx.a_t = a_t
-        return a @ x
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
-        return None, None, ctx.a_t @ grad
+    return csr_to_torch_csr(norm.tocsr(), device), csr_to_torch_csr(norm.T.tocsr(), device)
 
 
 def propagate(adj: tuple[torch.Tensor, torch.Tensor], users: torch.Tensor, items: torch.Tensor,
-              layers: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean over layers 0..K of LightGCN propagation; users (U, d), items (I, d)."""
+              layers: int, users_out: bool = True) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Mean over layers 0..K of LightGCN propagation; users (U, d), items (I, d).
+
+    ``users_out=False`` returns None for the users and skips the last layer's user product, which
+    only the users' output reads.
+    """
     a_ui, a_iu = adj
     out_u, out_i = [users], [items]
     u, i = users, items
-    for _ in range(layers):
-        u, i = _SparseProduct.apply(a_ui, a_iu, i), _SparseProduct.apply(a_iu, a_ui, u)
+    for layer in range(1, layers + 1):
+        u_next = sparse_product(a_ui, a_iu, i) if users_out or layer < layers else None
+        i = sparse_product(a_iu, a_ui, u)
+        u = u_next
         out_u.append(u)
         out_i.append(i)
-    return torch.stack(out_u).mean(0), torch.stack(out_i).mean(0)
+    return (torch.stack(out_u).mean(0) if users_out else None), torch.stack(out_i).mean(0)

@@ -4,11 +4,14 @@ Shapes: T = text embedding size (384 for MiniLM), d = model dimension, N items, 
 """
 from __future__ import annotations
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
 from lmrec.models.graph import propagate
 from lmrec.models.towers import TOWERS, SequenceTower
+from lmrec.sparse import csr_product
 
 
 class LMNet(nn.Module):
@@ -17,18 +20,19 @@ class LMNet(nn.Module):
     """
 
     def __init__(self, text_emb: torch.Tensor, user_text_emb: torch.Tensor | None, n_users: int, *, dim: int,
-                 projection: str, user_tower: str, max_history: int, hybrid: bool) -> None:
+                 projection: str, user_tower: str, max_history: int, hybrid: bool,
+                 dropout: float = 0.1) -> None:
         super().__init__()
         t = text_emb.shape[1]
         self.register_buffer("text_emb", text_emb)  # (N, T), frozen LM embeddings
         if projection == "linear":
             self.item_proj: nn.Module = nn.Linear(t, dim)
         else:
-            self.item_proj = nn.Sequential(nn.Linear(t, 2 * dim), nn.GELU(), nn.Dropout(0.1), nn.Linear(2 * dim, dim))
+            self.item_proj = nn.Sequential(nn.Linear(t, 2 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * dim, dim))
         self.user_proj = nn.Linear(t, dim) if user_text_emb is not None else None
         if user_text_emb is not None:
             self.register_buffer("user_text_emb", user_text_emb)  # (U, T)
-        self.tower = SequenceTower(dim, max_history) if user_tower == "sequence" else (
+        self.tower = SequenceTower(dim, max_history, dropout=dropout) if user_tower == "sequence" else (
             TOWERS[user_tower](dim) if user_tower == "attention" else TOWERS[user_tower]())
         self.item_id = nn.Embedding(text_emb.shape[0], dim) if hybrid else None
         self.user_id = nn.Embedding(n_users, dim) if hybrid else None
@@ -46,7 +50,7 @@ class LMNet(nn.Module):
         users0 = torch.zeros(adj[0].shape[0], v.shape[1], device=v.device, dtype=v.dtype)
         if self.user_proj is not None:
             users0 = self.user_proj(self.user_text_emb)
-        _, smoothed = propagate(adj, users0, v, layers)  # mean of layers 0..K
+        _, smoothed = propagate(adj, users0, v, layers, users_out=False)  # mean of layers 0..K
         # rescale so the propagated part is the mean of layers 1..K added to v: a cold item
         # (no edges) keeps exactly its text representation
         return v + (smoothed * (layers + 1) - v) / layers
@@ -65,14 +69,14 @@ class LMNet(nn.Module):
         """(B, d) users from shared causal windows (:meth:`TrainingHistories.shared_windows`)."""
         return self._add_user_parts(self.tower.states_at(v[hist_items], mask, take), users)
 
-    def mean_user_reps(self, v: torch.Tensor, history: torch.Tensor, users: torch.Tensor | None,
+    def mean_user_reps(self, v: torch.Tensor, history: sp.csr_matrix, users: torch.Tensor | None,
                        minus: torch.Tensor | None = None) -> torch.Tensor:
-        """Mean tower through a sparse (B, N) history: exact over the whole history.
+        """Mean tower through a binary (B, N) history: exact over the whole history.
 
         ``minus`` (B,) removes one item from each row's mean (the training positive itself).
         """
-        total = torch.sparse.mm(history, v)  # (B, d)
-        count = torch.sparse.sum(history, dim=1).to_dense()
+        total = csr_product(history, v)  # (B, d)
+        count = torch.as_tensor(np.diff(history.indptr), dtype=v.dtype, device=v.device)
         if minus is not None:
             total, count = total - v[minus], count - 1
         return self._add_user_parts(total / count.clamp(min=1).unsqueeze(1), users)

@@ -25,7 +25,7 @@ from lmrec.models.graph import normalized_adjacency
 from lmrec.models.lm_net import LMNet
 from lmrec.models.text_features import DEFAULT_CACHE, TextFeatures
 from lmrec.models.towers import TOWERS, TrainingHistories, csr_windows
-from lmrec.sparse import csr_to_torch_sparse, mask_seen
+from lmrec.sparse import csr_product, mask_seen
 from lmrec.training.config import TrainConfig
 from lmrec.training.loop import train_pairwise
 
@@ -48,6 +48,7 @@ class LMRanker(TextFeatures, Recommender):
     id_mode: "none" (ID-free) or "hybrid" (ID embeddings added to the text representations).
     scorer: "dot" or "cosine" (divided by ``temperature``).
     loss: "bpr", "hinge" (with ``margin``) or "softmax". reg: L2 weight on batch representations.
+    dropout: dropout rate inside the sequence tower's Transformer layers and the MLP projection.
     cache_dir: embedding cache folder (None: no cache). config: TrainConfig (negatives, lr, ...).
 
     Example
@@ -64,8 +65,8 @@ class LMRanker(TextFeatures, Recommender):
                  user_template: str | None = None, max_length: int = 128, encode_batch_size: int = 64,
                  dim: int = 64, projection: str = "linear", user_tower: str = "mean", max_history: int = 50,
                  graph_layers: int = 0, id_mode: str = "none", scorer: str = "dot", temperature: float = 0.1,
-                 loss: str = "bpr", margin: float = 1.0, reg: float = 0.0, cache_dir: str | None = DEFAULT_CACHE,
-                 config: TrainConfig | dict[str, Any] | None = None) -> None:
+                 loss: str = "bpr", margin: float = 1.0, reg: float = 0.0, dropout: float = 0.1,
+                 cache_dir: str | None = DEFAULT_CACHE, config: TrainConfig | dict[str, Any] | None = None) -> None:
         self.encoder = encoder
         self.encoder_backend = encoder_backend
         self.item_template = item_template
@@ -83,6 +84,7 @@ class LMRanker(TextFeatures, Recommender):
         self.loss = loss
         self.margin = margin
         self.reg = reg
+        self.dropout = dropout
         self.cache_dir = cache_dir
         self.config = config
 
@@ -98,6 +100,8 @@ class LMRanker(TextFeatures, Recommender):
         for name in ("dim", "max_history", "temperature"):
             check_positive(owner, name, getattr(self, name))
         check_positive(owner, "graph_layers", self.graph_layers, allow_zero=True)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"{owner}: dropout must be in [0, 1); got {self.dropout!r}.")
 
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         self._validate()
@@ -112,7 +116,7 @@ class LMRanker(TextFeatures, Recommender):
         torch.manual_seed(cfg.seed)
         self.module_ = LMNet(text, user_text, self.n_users_, dim=self.dim, projection=self.projection,
                              user_tower=self.user_tower, max_history=self.max_history,
-                             hybrid=self.id_mode == "hybrid").to(cfg.device)
+                             hybrid=self.id_mode == "hybrid", dropout=self.dropout).to(cfg.device)
         self._prepare_graph()
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)
         self.histories_ = TrainingHistories(train, self.max_history)
@@ -130,8 +134,7 @@ class LMRanker(TextFeatures, Recommender):
         self.text_means_ = None
         if self.user_tower == "mean" and self.projection == "linear" and not self.graph_layers \
                 and self.id_mode == "none":
-            hist = csr_to_torch_sparse(self.train_binary_, self._device())
-            self.text_means_ = (torch.sparse.mm(hist, self.module_.text_emb),
+            self.text_means_ = (csr_product(self.train_binary_, self.module_.text_emb),
                                 torch.as_tensor(np.diff(self.train_binary_.indptr), device=self._device()))
 
     def _prepare_graph(self) -> None:
@@ -158,7 +161,7 @@ class LMRanker(TextFeatures, Recommender):
         if self.user_tower == "mean" and extra is None:
             binary = history.copy()  # recency values -> 1
             binary.data = np.ones_like(binary.data)
-            return self.module_.mean_user_reps(v, csr_to_torch_sparse(binary, v.device), users, minus)
+            return self.module_.mean_user_reps(v, binary, users, minus)
         items, mask = csr_windows(history, self.max_history)
         return self.module_.user_reps(v, items.to(v.device), mask.to(v.device), users, extra)
 
@@ -173,8 +176,7 @@ class LMRanker(TextFeatures, Recommender):
             mean = (total[users] - net.text_emb[pos]) / n.clamp(min=1)
             u = net._add_user_parts(net.item_proj(mean) * (n > 0), users)
         elif self.user_tower == "mean":
-            rows_b = csr_to_torch_sparse(self.train_binary_[users.cpu().numpy()], v.device)  # already binary
-            u = net.mean_user_reps(v, rows_b, users, minus=pos)
+            u = net.mean_user_reps(v, self.train_binary_[users.cpu().numpy()], users, minus=pos)  # already binary
         elif self.user_tower == "sequence":
             items, mask, take = self.histories_.shared_windows(rows)
             u = net.shared_user_reps(v, items.to(v.device), mask.to(v.device), take.to(v.device), users)
@@ -323,7 +325,7 @@ class LMRanker(TextFeatures, Recommender):
         state = {k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")}
         self.module_ = LMNet(state["text_emb"], state.get("user_text_emb"), self.n_users_, dim=self.dim,
                              projection=self.projection, user_tower=self.user_tower, max_history=self.max_history,
-                             hybrid=self.id_mode == "hybrid")
+                             hybrid=self.id_mode == "hybrid", dropout=self.dropout)
         self.module_.load_state_dict(state)
         self.module_.eval()
         self.n_items_ = int(state["text_emb"].shape[0])

@@ -29,3 +29,14 @@ def test_propagation_and_its_gradients_match_dense_algebra():
     (dense_u.pow(2).sum() + (dense_i * torch.arange(3.0)).sum()).backward()
     torch.testing.assert_close(sparse_grads[0], users.grad)
     torch.testing.assert_close(sparse_grads[1], items.grad)
+
+
+def test_items_only_propagation_equals_the_full_one():
+    rng = np.random.default_rng(1)
+    adj = normalized_adjacency(sp.csr_matrix((rng.random((6, 4)) < 0.5).astype(np.float32)))
+    users, items = torch.randn(6, 3), torch.randn(4, 3)
+    for layers in (1, 2, 3):
+        _, full = propagate(adj, users, items, layers)
+        none, only = propagate(adj, users, items, layers, users_out=False)
+        assert none is None
+        torch.testing.assert_close(only, full)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lmrec.errors import ConfigError
 from lmrec.models import LMRanker, Recommender
@@ -52,11 +53,13 @@ def test_new_users_from_history_and_profile(tiny_split):
 
 
 def test_reload_gives_identical_scores(tiny_split, tmp_path):
-    model = fit(tiny_split, user_tower="sequence", graph_layers=1, id_mode="hybrid")
+    model = fit(tiny_split, user_tower="sequence", graph_layers=1, id_mode="hybrid", dropout=0.3)
     model.save(tmp_path / "m")
     back = Recommender.load(tmp_path / "m")
     np.testing.assert_allclose(back.score(np.arange(20)), model.score(np.arange(20)), rtol=1e-5, atol=1e-6)
     assert back.item_template_ == "{title}"
+    rates = {m.p for m in back.module_.tower.modules() if isinstance(m, torch.nn.Dropout)}
+    assert rates == {0.3}, "the reloaded tower keeps the dropout it was trained with"
 
 
 def test_user_text_is_used(data_dir):
@@ -75,6 +78,8 @@ def test_errors(tiny_split):
         fit(tiny_split, item_template="{title} by {brand}")
     with pytest.raises(ConfigError, match="Could not load encoder 'nope/nothing'"):
         fit(tiny_split, encoder="nope/nothing")
+    with pytest.raises(ConfigError, match=r"dropout must be in \[0, 1\); got 1.0"):
+        fit(tiny_split, dropout=1.0)
     bare = tiny_split.train
     bare.item_table = pd.DataFrame(index=range(10))
     with pytest.raises(ConfigError, match="LMRanker needs item text, but the item table of 'tiny' has no field"):
