@@ -260,7 +260,8 @@ def chosen_model(code: str, **params: Any) -> LMRanker:
 def section_compare(code: str, args: argparse.Namespace) -> dict[str, Any]:
     lm_model = chosen_model(code)
     models = {"lm-ranker": lm_model, **id_baselines(code)}  # first: paired tests against the LM ranker
-    report = compare(models, code, METRICS, seeds=args.seeds, data_dir=args.data_dir, progress=False)
+    report = compare(models, code, METRICS, seeds=args.seeds, data_dir=args.data_dir, progress=False,
+                     cache_dir=None if args.result_cache == "none" else Path(args.result_cache) / code)
     report.save(RESULTS / f"lm_ranker_compare-{code}")
     print(report, flush=True)
     return {"protocol": code, "markdown": report.to_markdown(), "seeds": args.seeds, "lm_params": lm_model.get_params(),
@@ -378,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="ablations: keep the previous run's rows whose result cannot have changed since "
                              "(see reusable_rows) instead of training them again")
+    parser.add_argument("--result-cache", default=str(Path.home() / ".cache" / "lmrec" / "compare"),
+                        help="comparisons: folder of finished (model, parameters, seed) evaluations, reused "
+                             "instead of training again ('none': train everything); clear it after changing "
+                             "a model's code")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/lm_ranker.py " + " ".join(sys.argv[1:] if argv is None else argv)

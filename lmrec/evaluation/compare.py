@@ -19,6 +19,7 @@ from lmrec.data.protocols import get_protocol
 from lmrec.data.splits import Split
 from lmrec.evaluation.evaluator import DEFAULT_METRICS, EvalResult, Evaluator
 from lmrec.evaluation.report import ModelRow, Report
+from lmrec.evaluation.result_cache import ResultCache, result_key
 from lmrec.evaluation.stats import mean_interval, paired_test
 from lmrec.models.base import Recommender
 
@@ -57,6 +58,7 @@ def compare(
     data_dir: str | Path | None = None,
     candidates: str = "all",
     progress: bool = True,
+    cache_dir: str | Path | None = None,
 ) -> Report:
     """Fit each model on the split's train (validation for early stopping) and evaluate on test.
 
@@ -68,6 +70,10 @@ def compare(
     seeds: several seeds give mean and 95% t-interval over seeds; each model is reseeded, and a
         named protocol is re-split with each seed. One seed: the interval is over users.
     candidates: "all" or "cold" (rank only cold items of a cold-start split).
+    cache_dir: a folder of finished evaluations (:mod:`lmrec.evaluation.result_cache`): a model
+        whose name, parameters (seed included), split, metrics and candidates match an entry
+        there is not trained again, and each new evaluation is added, so an interrupted or
+        extended comparison re-runs only what is new. Saved models (paths) are not cached.
 
     The paired test compares each model's per-user values of the first metric (averaged over
     seeds) with the first model's.
@@ -78,18 +84,32 @@ def compare(
     fit_s: dict[str, list[float]] = {n: [] for n in named}
     fitted: dict[str, Recommender] = {}
     card: dict[str, Any] = {}
+    cache = ResultCache(cache_dir) if cache_dir is not None else None
     for seed in seeds:
         sp_ = get_protocol(split, data_dir, seed) if isinstance(split, str) else split
         card = sp_.card()
         evaluator = Evaluator(sp_, metrics, candidates=candidates)
         for name, model in tqdm(named.items(), desc=f"seed {seed}", disable=not progress):
-            start = time.perf_counter()
             if isinstance(model, Path):
+                start = time.perf_counter()
                 fitted[name] = Recommender.load(model)
+                fit_s[name].append(time.perf_counter() - start)
+                results[name].append(evaluator.evaluate(fitted[name]))
+                continue
+            fresh = with_seed(model, seed) if len(seeds) > 1 else model.clone()
+            key = result_key(name, type(fresh).__name__, fresh.get_params(), seed, card, list(metrics), candidates)
+            hit = cache.get(key) if cache is not None else None
+            if hit is None:
+                start = time.perf_counter()
+                fitted[name] = fresh.fit(sp_.train, sp_.valid)
+                seconds = time.perf_counter() - start
+                hit = evaluator.evaluate(fitted[name]), seconds
+                if cache is not None:
+                    cache.put(key, *hit)
             else:
-                fitted[name] = (with_seed(model, seed) if len(seeds) > 1 else model.clone()).fit(sp_.train, sp_.valid)
-            fit_s[name].append(time.perf_counter() - start)
-            results[name].append(evaluator.evaluate(fitted[name]))
+                fitted[name] = fresh  # unfitted: the report reads its parameters only
+            results[name].append(hit[0])
+            fit_s[name].append(hit[1])
     return _report(named, fitted, results, fit_s, list(metrics), seeds, card, candidates)
 
 

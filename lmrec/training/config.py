@@ -18,6 +18,8 @@ class TrainConfig:
     epochs: upper bound on epochs; early stopping usually ends sooner.
     batch_size: positive (user, item) pairs per step.
     lr: Adam learning rate.
+    weight_decay: decoupled weight decay (AdamW, Loshchilov & Hutter 2019) on every trained
+        parameter; 0 is plain Adam. It shrinks ID embeddings that the loss stops supporting.
     n_negatives: negatives sampled per positive.
     sampler: where negatives come from: "uniform", "popularity" (p ∝ count ** pop_alpha),
         "in-batch" (other positives of the same batch, so popularity-distributed, no extra
@@ -42,6 +44,7 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 4096
     lr: float = 1e-3
+    weight_decay: float = 0.0
     n_negatives: int = 1
     sampler: str = "uniform"
     pop_alpha: float = 0.75
@@ -59,6 +62,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "lr", "n_negatives", "patience", "eval_every"):
             check_positive("TrainConfig", name, getattr(self, name))
         check_choice("TrainConfig", "sampler", self.sampler, SAMPLERS)
+        check_positive("TrainConfig", "weight_decay", self.weight_decay, allow_zero=True)
         check_positive("TrainConfig", "hard_pool", self.hard_pool)
         if self.max_minutes is not None:
             check_positive("TrainConfig", "max_minutes", self.max_minutes)

@@ -120,7 +120,7 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
     source = getattr(model, "_init_from", None)
     if source is not None:
         warm_start(model.module_, source.module_)
-    opt = torch.optim.Adam(model.module_.parameters(), lr=cfg.lr)
+    opt = torch.optim.AdamW(model.module_.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)  # 0: Adam
     spec = parse_metric(cfg.metric)
     val_task = EvalTask.build(train, valid) if valid is not None and len(valid) else None
     log = RunLog(cfg.run_dir, {"model": model_config, "train": cfg.to_dict()})

@@ -122,3 +122,14 @@ def test_unseen_negatives_leave_every_training_item_of_the_user_out(tiny_split):
     assert len(records) == 1
     np.testing.assert_array_equal(torch.cat(seen).numpy(), per_user[train.users[order]],
                                   err_msg="each row masks exactly its user's training items (the positive among them)")
+
+
+def test_weight_decay_shrinks_the_trained_parameters(tiny_split):
+    def norm(wd: float) -> float:
+        model = BPRMF(dim=8, config=TrainConfig(epochs=5, batch_size=16, weight_decay=wd, progress=False))
+        model.fit(tiny_split.train)
+        return float(sum(p.detach().pow(2).sum() for p in model.module_.parameters()))
+
+    assert norm(50.0) < 0.5 * norm(0.0), "decoupled decay pulls every weight towards zero"
+    with pytest.raises(ConfigError, match="'weight_decay' parameter of TrainConfig must be a number >= 0; got -1"):
+        BPRMF(config=TrainConfig(weight_decay=-1)).fit(tiny_split.train)
