@@ -90,21 +90,17 @@ def compare(
         card = sp_.card()
         evaluator = Evaluator(sp_, metrics, candidates=candidates)
         for name, model in tqdm(named.items(), desc=f"seed {seed}", disable=not progress):
-            if isinstance(model, Path):
-                start = time.perf_counter()
-                fitted[name] = Recommender.load(model)
-                fit_s[name].append(time.perf_counter() - start)
-                results[name].append(evaluator.evaluate(fitted[name]))
-                continue
-            fresh = with_seed(model, seed) if len(seeds) > 1 else model.clone()
-            key = result_key(name, type(fresh).__name__, fresh.get_params(), seed, card, list(metrics), candidates)
-            hit = cache.get(key) if cache is not None else None
+            saved = isinstance(model, Path)
+            fresh = model if saved else with_seed(model, seed) if len(seeds) > 1 else model.clone()
+            key = None if saved or cache is None else \
+                result_key(name, type(fresh).__name__, fresh.get_params(), seed, card, list(metrics), candidates)
+            hit = cache.get(key) if cache is not None and key else None
             if hit is None:
                 start = time.perf_counter()
-                fitted[name] = fresh.fit(sp_.train, sp_.valid)
+                fitted[name] = Recommender.load(fresh) if saved else fresh.fit(sp_.train, sp_.valid)
                 seconds = time.perf_counter() - start
                 hit = evaluator.evaluate(fitted[name]), seconds
-                if cache is not None:
+                if cache is not None and key:
                     cache.put(key, *hit)
             else:
                 fitted[name] = fresh  # unfitted: the report reads its parameters only
