@@ -31,6 +31,9 @@ class TrainConfig:
         sampler's redraws avoid them).
     metric: validation metric for early stopping and model selection.
     patience: evaluations without improvement before stopping.
+    plateau_decay: on an evaluation without improvement, go back to the best weights so far and
+        multiply the learning rate by this factor before going on (a "reduce on plateau" with
+        restart); 1 turns it off. With patience p, training stops after p such evaluations in a row.
     eval_every: epochs between validation evaluations.
     seed: seeds torch and the sampler.
     device: "cpu", "cuda", "cuda:1", ...
@@ -51,6 +54,7 @@ class TrainConfig:
     hard_pool: int = 10
     metric: str = "ndcg@10"
     patience: int = 5
+    plateau_decay: float = 1.0
     eval_every: int = 1
     seed: int = 2026
     device: str = "cpu"
@@ -64,6 +68,9 @@ class TrainConfig:
         check_choice("TrainConfig", "sampler", self.sampler, SAMPLERS)
         check_positive("TrainConfig", "weight_decay", self.weight_decay, allow_zero=True)
         check_positive("TrainConfig", "hard_pool", self.hard_pool)
+        if not 0 < self.plateau_decay <= 1:
+            raise ConfigError(f"The 'plateau_decay' parameter of TrainConfig must be in (0, 1]; "
+                              f"got {self.plateau_decay!r}.")
         if self.max_minutes is not None:
             check_positive("TrainConfig", "max_minutes", self.max_minutes)
         from lmrec.evaluation.metrics import parse_metric

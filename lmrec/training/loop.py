@@ -6,7 +6,8 @@ A trainable model exposes ``module_`` (a torch Module) and
 history before that interaction), ``pos`` the positive items ``(B,)`` and ``neg`` the negatives
 ``(B, m)``. The loop draws negatives (uniform, popularity, in-batch, hard, or the whole
 catalogue with or without the user's other training items), applies the loss, evaluates on
-validation for early stopping, restores the best weights and logs every epoch.
+validation for early stopping (optionally going back to the best weights with a lower learning
+rate at each evaluation without improvement), restores the best weights and logs every epoch.
 A model whose ``user_grouped_batches`` is true gets each user's rows in one run of the epoch
 order (users shuffled), so it can share work across a user's rows.
 """
@@ -154,7 +155,7 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
             opt.step()
             total += float(loss.detach())
             steps += 1
-        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(steps, 1),
+        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(steps, 1), "lr": opt.param_groups[0]["lr"],
                                   "train_seconds": round(time.perf_counter() - start, 3)}
         if val_task is not None and epoch % cfg.eval_every == 0:
             model.module_.eval()
@@ -165,6 +166,10 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
                 best, best_state, stale = value, copy.deepcopy(model.module_.state_dict()), 0
             else:
                 stale += 1
+                if cfg.plateau_decay < 1 and best_state is not None and stale < cfg.patience:
+                    model.module_.load_state_dict(best_state)  # restart from the best, more slowly
+                    for group in opt.param_groups:
+                        group["lr"] *= cfg.plateau_decay
         log.log(record)
         if cfg.progress:
             tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))

@@ -133,3 +133,21 @@ def test_weight_decay_shrinks_the_trained_parameters(tiny_split):
     assert norm(50.0) < 0.5 * norm(0.0), "decoupled decay pulls every weight towards zero"
     with pytest.raises(ConfigError, match="'weight_decay' parameter of TrainConfig must be a number >= 0; got -1"):
         BPRMF(config=TrainConfig(weight_decay=-1)).fit(tiny_split.train)
+
+
+def test_plateau_decay_restarts_from_the_best_weights_with_a_lower_lr(tiny_split):
+    cfg = TrainConfig(epochs=12, batch_size=16, lr=0.05, patience=12, plateau_decay=1e-6, progress=False, seed=3)
+    model = BPRMF(dim=4, loss="hinge", config=cfg).fit(tiny_split.train, tiny_split.valid)
+    values = [r["valid_ndcg@10"] for r in model.history_]
+    lrs = [r["lr"] for r in model.history_]
+    first_drop = next(i for i in range(1, len(values)) if values[i] <= max(values[:i]))
+    assert lrs[: first_drop + 1] == [0.05] * (first_drop + 1), "the rate holds until an evaluation fails to improve"
+    assert lrs[first_drop + 1] == pytest.approx(0.05 * 1e-6), "then it is multiplied by plateau_decay"
+    best = max(values[: first_drop + 1])
+    # back at the best weights with an (almost) zero rate, every later evaluation repeats the best
+    assert values[first_drop + 1:] == pytest.approx([best] * (len(values) - first_drop - 1), abs=1e-9)
+    flat = BPRMF(dim=4, loss="hinge", config=TrainConfig(epochs=6, batch_size=16, lr=0.05, patience=6,
+                                                         progress=False)).fit(tiny_split.train, tiny_split.valid)
+    assert {r["lr"] for r in flat.history_} == {0.05}, "plateau_decay 1 (the default) never changes the rate"
+    with pytest.raises(ConfigError, match=r"'plateau_decay' parameter of TrainConfig must be in \(0, 1\]; got 1.5"):
+        BPRMF(config=TrainConfig(plateau_decay=1.5)).fit(tiny_split.train)
