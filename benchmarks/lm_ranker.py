@@ -214,15 +214,18 @@ def select_p1(args: argparse.Namespace) -> dict[str, Any]:
     softmax over unseen items with the mean and attention towers, then hybrid IDs, graph propagation,
     a wider model (d = 128, 256), a lower learning rate, a softer cosine temperature, a higher
     learning rate (the softer runs were still improving at the time cap), decoupled weight decay
-    and a learning rate halved on each plateau (as P2's last step), each on the best so far (P1 has
-    no timestamps, so no sequence tower). Each run within P1's budget."""
+    and a learning rate halved on each plateau (as P2's last step), then larger batches with the
+    learning rate scaled alike (fewer steps per epoch, so more epochs and halvings inside the time
+    cap), each on the best so far (P1 has no timestamps, so no sequence tower). Each run within
+    P1's budget."""
     rows, run = runner("P1", args)
     run(chosen_lm("P3", order_free=True))
     for tower in ("mean", "attention"):
         run({"loss": "softmax", "user_tower": tower, "sampler": "unseen"})
     for extra in ({"id_mode": "hybrid"}, {"graph_layers": 2}, {"dim": 128}, {"dim": 256}, {"lr": 3e-4},
                   {"temperature": 0.1}, {"temperature": 0.15}, {"temperature": 0.2},
-                  {"lr": 2e-3}, {"weight_decay": 0.3}, {"plateau_decay": 0.5, "patience": 4}):
+                  {"lr": 2e-3}, {"weight_decay": 0.3}, {"plateau_decay": 0.5, "patience": 4},
+                  {"batch_size": 2048, "lr": 2e-3}, {"batch_size": 4096, "lr": 4e-3}):
         run({**best_params(rows), **extra})
     chosen = best_params(rows)
     return {"protocol": "P1", "rows": rows, "chosen": chosen}
@@ -348,12 +351,14 @@ def markdown(command: str) -> str:
                      "a run that stopped below its early-stopping point shows it in the epochs column.", ""]
                     if cap else []),
                   *([res["note"], ""] if res.get("note") else []),
-                  "| loss | negatives | user tower | graph layers | id_mode | d | lr | τ | dropout | weight decay "
-                  "| lr decay on plateau (patience) | valid NDCG@10 | test NDCG@10 | test Recall@10 | epochs (best) | s / epoch | run |", "|" + "---|" * 17]
+                  "| loss | negatives | user tower | graph layers | id_mode | d | batch | lr | τ | dropout | "
+                  "weight decay | lr decay on plateau (patience) | valid NDCG@10 | test NDCG@10 | test Recall@10 "
+                  "| epochs (best) | s / epoch | run |", "|" + "---|" * 18]
         for r in res["rows"]:
             p = {**BASE, **TRAIN, **r["params"]}
             lines.append(f"| {p['loss']} | {negatives(p)} | {p['user_tower']} | {p['graph_layers']} | {p['id_mode']} | "
-                         f"{p['dim']} | {p['lr']:g} | {p['temperature']:g} | {p['dropout']:g} | {p['weight_decay']:g} | "
+                         f"{p['dim']} | {p['batch_size']} | {p['lr']:g} | {p['temperature']:g} | {p['dropout']:g} | "
+                         f"{p['weight_decay']:g} | "
                          f"{'none' if p['plateau_decay'] == 1 else format(p['plateau_decay'], 'g')} ({p['patience']}) | "
                          f"{r['valid_ndcg@10']:.4f} | {r['test_ndcg@10']:.4f} | {r['test_recall@10']:.4f} | "
                          f"{r['epochs']} ({r['best_epoch']}) | {r['seconds_per_epoch']} | {r.get('run_date', 'earlier')}"
