@@ -75,11 +75,15 @@ class LMNet(nn.Module):
 
         ``minus`` (B,) removes one item from each row's mean (the training positive itself).
         """
-        total = csr_product(history, v)  # (B, d)
-        count = torch.as_tensor(np.diff(history.indptr), dtype=v.dtype, device=v.device)
+        total, count = self.history_sums(v, history)
         if minus is not None:
             total, count = total - v[minus], count - 1
         return self._add_user_parts(total / count.clamp(min=1).unsqueeze(1), users)
+
+    @staticmethod
+    def history_sums(v: torch.Tensor, history: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sums (B, d), counts (B,)) of the item representations in each row of a binary (B, N) history."""
+        return csr_product(history, v), torch.as_tensor(np.diff(history.indptr), dtype=v.dtype, device=v.device)
 
     def _add_user_parts(self, u: torch.Tensor, users: torch.Tensor | None) -> torch.Tensor:
         """Add the projected user text and the user ID embedding (known users only)."""

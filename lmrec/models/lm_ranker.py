@@ -49,6 +49,11 @@ class LMRanker(TextFeatures, Recommender):
     scorer: "dot" or "cosine" (divided by ``temperature``).
     loss: "bpr", "hinge" (with ``margin``) or "softmax". reg: L2 weight on batch representations.
     dropout: dropout rate inside the sequence tower's Transformer layers and the MLP projection.
+    shared_negatives: score the catalogue once per user of a batch instead of once per training
+        pair: each user's unseen items, scored against the mean of the user's whole training
+        history, are the negatives of all that user's positives (each positive is still scored with
+        itself left out of the mean). Needs loss "softmax", sampler "unseen" and the mean tower;
+        an epoch then costs about one catalogue row per user rather than per interaction.
     cache_dir: embedding cache folder (None: no cache). config: TrainConfig (negatives, lr, ...).
 
     Example
@@ -66,7 +71,8 @@ class LMRanker(TextFeatures, Recommender):
                  dim: int = 64, projection: str = "linear", user_tower: str = "mean", max_history: int = 50,
                  graph_layers: int = 0, id_mode: str = "none", scorer: str = "dot", temperature: float = 0.1,
                  loss: str = "bpr", margin: float = 1.0, reg: float = 0.0, dropout: float = 0.1,
-                 cache_dir: str | None = DEFAULT_CACHE, config: TrainConfig | dict[str, Any] | None = None) -> None:
+                 shared_negatives: bool = False, cache_dir: str | None = DEFAULT_CACHE,
+                 config: TrainConfig | dict[str, Any] | None = None) -> None:
         self.encoder = encoder
         self.encoder_backend = encoder_backend
         self.item_template = item_template
@@ -85,6 +91,7 @@ class LMRanker(TextFeatures, Recommender):
         self.margin = margin
         self.reg = reg
         self.dropout = dropout
+        self.shared_negatives = shared_negatives
         self.cache_dir = cache_dir
         self.config = config
 
@@ -106,6 +113,9 @@ class LMRanker(TextFeatures, Recommender):
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         self._validate()
         cfg = TrainConfig.from_any(self.config)
+        if self.shared_negatives and (self.loss, cfg.sampler, self.user_tower) != ("softmax", "unseen", "mean"):
+            raise ConfigError("LMRanker: shared_negatives=True needs loss='softmax', config.sampler='unseen' and "
+                              f"user_tower='mean'; got {self.loss!r}, {cfg.sampler!r} and {self.user_tower!r}.")
         self.device_ = cfg.device
         self._resolve_templates(train)
         text = torch.from_numpy(self._encode(self._item_texts(train.item_table), cfg.device, cfg.progress))
@@ -145,8 +155,9 @@ class LMRanker(TextFeatures, Recommender):
 
     @property
     def user_grouped_batches(self) -> bool:
-        """Training batches hold whole users, so the sequence tower shares one window per user."""
-        return self.user_tower == "sequence"
+        """Training batches hold whole users, so the sequence tower shares one window per user and
+        shared negatives one catalogue row."""
+        return self.user_tower == "sequence" or self.shared_negatives
 
     # ----------------------------------------------------------------- scoring
     def _pair(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -194,6 +205,27 @@ class LMRanker(TextFeatures, Recommender):
         if self.reg:
             reg = self.reg * (u.pow(2).sum(1).mean() + v[cand_idx].pow(2).sum(2).mean(0).sum())
         return scores[:, 0], scores[:, 1:], reg
+
+    def catalogue_scores(self, rows: torch.Tensor, pos: torch.Tensor, group_users: np.ndarray,
+                         group: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For shared negatives: (positive scores (B,), catalogue scores (G, N) of the batch's distinct
+        users ``group_users``, regularisation); row b belongs to user ``group_users[group[b]]``.
+
+        A positive is scored with itself left out of its user's history mean, as in
+        :meth:`batch_scores`; the catalogue row uses the user's whole training history.
+        """
+        net = self.module_
+        v = net.item_reps(self.adj_, self.graph_layers)  # (N, d)
+        total, count = net.history_sums(v, self.train_binary_[group_users])
+        users = torch.as_tensor(group_users, device=v.device)
+        u_all = net._add_user_parts(total / count.clamp(min=1).unsqueeze(1), users)
+        left = (count[group] - 1).clamp(min=1).unsqueeze(1)  # a user with one item: an empty mean (zeros)
+        u_pos = net._add_user_parts((total[group] - v[pos]) / left, users[group])
+        pos_scores = self._pair(u_pos, v[pos].unsqueeze(1))[:, 0]
+        reg = pos_scores.new_zeros(())
+        if self.reg:
+            reg = self.reg * (u_pos.pow(2).sum(1).mean() + v.pow(2).sum() + v[pos].pow(2).sum(1).mean())
+        return pos_scores, self._pair(u_all, v), reg
 
     @torch.no_grad()
     def item_representations(self) -> torch.Tensor:

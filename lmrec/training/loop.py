@@ -9,7 +9,9 @@ catalogue with or without the user's other training items), applies the loss, ev
 validation for early stopping (optionally going back to the best weights with a lower learning
 rate at each evaluation without improvement), restores the best weights and logs every epoch.
 A model whose ``user_grouped_batches`` is true gets each user's rows in one run of the epoch
-order (users shuffled), so it can share work across a user's rows.
+order (users shuffled), so it can share work across a user's rows; one whose
+``shared_negatives`` is true (softmax loss, "unseen" sampler) scores the catalogue once per user
+of a batch through ``catalogue_scores`` (:func:`shared_negatives_loss`).
 """
 from __future__ import annotations
 
@@ -64,6 +66,24 @@ def full_catalogue_mask(cfg: TrainConfig, sampler: NegativeSampler, users: np.nd
     if cfg.sampler == "unseen":
         return torch.from_numpy(sampler.known_rows(users)).to(neg.device)
     return neg == pos[:, None]
+
+
+def shared_negatives_loss(model: Any, sampler: NegativeSampler, users: np.ndarray, rows: torch.Tensor,
+                          pos: torch.Tensor,
+                          loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The softmax loss of a batch whose negatives are, for each positive, its user's unseen items,
+    with the catalogue scored once per distinct user of the batch.
+
+    log Σ_unseen e^s over a user's catalogue row is shared by all the user's positives, and the
+    softmax of a positive against that single log-sum equals its softmax against the whole set.
+    """
+    group_users, group = np.unique(users, return_inverse=True)
+    group_t = torch.from_numpy(group.reshape(-1)).to(pos.device)
+    pos_scores, catalogue, reg = model.catalogue_scores(rows, pos, group_users, group_t)
+    seen = torch.from_numpy(sampler.known_rows(group_users)).to(catalogue.device)
+    # a finite floor, not -inf: a user with every item seen gets a negligible log-sum, not NaN gradients
+    log_sum = torch.logsumexp(catalogue.masked_fill(seen, torch.finfo(catalogue.dtype).min), dim=1)
+    return loss_fn(pos_scores, log_sum[group_t].unsqueeze(1)) + reg
 
 
 class RunLog:
@@ -145,11 +165,14 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
             rows = torch.from_numpy(idx).to(cfg.device)
             pos = items_all[rows.cpu()].to(cfg.device)
             users = train.users[idx]
-            neg = draw_negatives(model, cfg, sampler, users, rows, pos)
-            pos_scores, neg_scores, reg = model.batch_scores(rows, pos, neg)
-            if cfg.sampler in FULL_CATALOGUE:  # the positive (and for "unseen" the user's other items) left out
-                neg_scores = neg_scores.masked_fill(full_catalogue_mask(cfg, sampler, users, pos, neg), -torch.inf)
-            loss = loss_fn(pos_scores, neg_scores) + reg
+            if getattr(model, "shared_negatives", False):
+                loss = shared_negatives_loss(model, sampler, users, rows, pos, loss_fn)
+            else:
+                neg = draw_negatives(model, cfg, sampler, users, rows, pos)
+                pos_scores, neg_scores, reg = model.batch_scores(rows, pos, neg)
+                if cfg.sampler in FULL_CATALOGUE:  # the positive (and for "unseen" the user's other items) left out
+                    neg_scores = neg_scores.masked_fill(full_catalogue_mask(cfg, sampler, users, pos, neg), -torch.inf)
+                loss = loss_fn(pos_scores, neg_scores) + reg
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

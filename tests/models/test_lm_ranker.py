@@ -100,3 +100,51 @@ def test_fast_mean_tower_equals_the_sparse_path(tiny_split):
     slow = model.batch_scores(rows, pos, neg)
     for a, b in zip(fast[:2], slow[:2]):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+SHARED = TrainConfig(epochs=120, batch_size=16, lr=0.05, sampler="unseen", progress=False, seed=3)
+
+
+def test_shared_negatives_learn_and_equal_the_per_pair_softmax(tiny_split):
+    """With shared negatives the batch loss must equal, pair by pair, the softmax of the positive (its
+    user's mean without it) against the user's unseen items (scored from the user's whole history)."""
+    from lmrec.data.sampling import NegativeSampler
+    from lmrec.losses import softmax
+    from lmrec.training.loop import shared_negatives_loss
+
+    model = fit(tiny_split, loss="softmax", scorer="cosine", shared_negatives=True, config=SHARED)
+    scores = model.score([0, 10])
+    assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
+
+    model = fit(tiny_split, loss="softmax", scorer="cosine", id_mode="hybrid", graph_layers=1,
+                shared_negatives=True, config=TrainConfig(epochs=2, batch_size=16, sampler="unseen", progress=False))
+    train = tiny_split.train
+    rows = torch.arange(0, 40, 3)
+    pos, users = torch.as_tensor(train.items[rows.numpy()]), train.users[rows.numpy()]
+    with torch.no_grad():
+        got = shared_negatives_loss(model, NegativeSampler(train, "uniform", 1), users, rows, pos, softmax)
+        net = model.module_
+        v = net.item_reps(model.adj_, model.graph_layers)
+
+        def cos(u: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.cosine_similarity(u, items, dim=1) / model.temperature
+
+        expected = []
+        for p, u in zip(pos.tolist(), users.tolist()):
+            seen = train.items[train.users == u]
+            others = seen[seen != p]
+            who = torch.tensor([u])
+            u_all = net._add_user_parts(v[seen].mean(0, keepdim=True), who)
+            u_pos = net._add_user_parts(v[others].mean(0, keepdim=True) if len(others) else v[:1] * 0, who)
+            unseen = np.setdiff1d(np.arange(train.n_items), seen)
+            logits = torch.cat([cos(u_pos, v[[p]]), cos(u_all, v[unseen])])
+            expected.append(-torch.log_softmax(logits, 0)[0])
+    torch.testing.assert_close(got, torch.stack(expected).mean(), rtol=1e-5, atol=1e-5)
+
+
+def test_shared_negatives_need_softmax_unseen_and_the_mean_tower(tiny_split):
+    with pytest.raises(ConfigError, match="shared_negatives=True needs loss='softmax', config.sampler='unseen' "
+                                          "and user_tower='mean'; got 'bpr', 'unseen' and 'mean'"):
+        fit(tiny_split, shared_negatives=True, config=SHARED)
+    with pytest.raises(ConfigError, match="got 'softmax', 'uniform' and 'mean'"):
+        fit(tiny_split, loss="softmax", shared_negatives=True)
