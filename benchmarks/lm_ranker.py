@@ -212,8 +212,10 @@ def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
 
 # The catalogue scored once per user of a batch (LMRanker.shared_negatives): an epoch costs about
 # one catalogue row per user instead of one per interaction, so many more epochs fit in the cap;
-# then with 4x larger batches (and learning rate), about 30 users a batch instead of 8.
-SHARED_STEPS = ({"shared_negatives": True}, {"shared_negatives": True, "batch_size": 4096, "lr": 4e-3})
+# then with 4x larger batches (and learning rate), about 30 users a batch instead of 8; then, with
+# the time this frees, larger batches still and a wider model.
+SHARED_STEPS = ({"shared_negatives": True}, {"shared_negatives": True, "batch_size": 4096, "lr": 4e-3},
+                {"batch_size": 8192, "lr": 8e-3}, {"dim": 256})
 
 
 def select_p1(args: argparse.Namespace) -> dict[str, Any]:
