@@ -78,6 +78,10 @@ class LMNet(nn.Module):
         total, count = self.history_sums(v, history)
         if minus is not None:
             total, count = total - v[minus], count - 1
+        return self.mean_from_sums(total, count, users)
+
+    def mean_from_sums(self, total: torch.Tensor, count: torch.Tensor, users: torch.Tensor | None) -> torch.Tensor:
+        """(B, d) mean-tower users from history sums (B, d) and counts (B,); an empty history gives zeros."""
         return self._add_user_parts(total / count.clamp(min=1).unsqueeze(1), users)
 
     @staticmethod

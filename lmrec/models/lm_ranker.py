@@ -218,9 +218,8 @@ class LMRanker(TextFeatures, Recommender):
         v = net.item_reps(self.adj_, self.graph_layers)  # (N, d)
         total, count = net.history_sums(v, self.train_binary_[group_users])
         users = torch.as_tensor(group_users, device=v.device)
-        u_all = net._add_user_parts(total / count.clamp(min=1).unsqueeze(1), users)
-        left = (count[group] - 1).clamp(min=1).unsqueeze(1)  # a user with one item: an empty mean (zeros)
-        u_pos = net._add_user_parts((total[group] - v[pos]) / left, users[group])
+        u_all = net.mean_from_sums(total, count, users)
+        u_pos = net.mean_from_sums(total[group] - v[pos], count[group] - 1, users[group])
         pos_scores = self._pair(u_pos, v[pos].unsqueeze(1))[:, 0]
         reg = pos_scores.new_zeros(())
         if self.reg:

@@ -146,6 +146,7 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
     val_task = EvalTask.build(train, valid) if valid is not None and len(valid) else None
     log = RunLog(cfg.run_dir, {"model": model_config, "train": cfg.to_dict()})
     items_all = torch.as_tensor(train.items)
+    shared = getattr(model, "shared_negatives", False)
     best, best_state, stale = -np.inf, None, 0
     began = time.perf_counter()
     for epoch in range(1, cfg.epochs + 1):
@@ -165,7 +166,7 @@ def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, 
             rows = torch.from_numpy(idx).to(cfg.device)
             pos = items_all[rows.cpu()].to(cfg.device)
             users = train.users[idx]
-            if getattr(model, "shared_negatives", False):
+            if shared:
                 loss = shared_negatives_loss(model, sampler, users, rows, pos, loss_fn)
             else:
                 neg = draw_negatives(model, cfg, sampler, users, rows, pos)
