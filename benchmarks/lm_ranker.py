@@ -66,6 +66,13 @@ def negatives(params: dict[str, Any]) -> str:
     return kind + (", scored once per user" if p.get("shared_negatives") else "")
 
 
+def scorer(params: dict[str, Any]) -> str:
+    """The scorer with its heads, for the tables."""
+    heads = params.get("heads", 1)
+    split = f", {heads} heads" + (" (each its own loss)" if params.get("separate_heads") else "") if heads > 1 else ""
+    return params["scorer"] + split
+
+
 def baseline_params(code: str, name: str) -> dict[str, Any]:
     """The validation-chosen parameters from benchmarks/baselines.py, when its JSON exists."""
     path = RESULTS / f"baselines_{code}.json"
@@ -213,9 +220,16 @@ def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
 # The catalogue scored once per user of a batch (LMRanker.shared_negatives): an epoch costs about
 # one catalogue row per user instead of one per interaction, so many more epochs fit in the cap;
 # then with 4x larger batches (and learning rate), about 30 users a batch instead of 8; then, with
-# the time this frees, larger batches still and a wider model.
+# the time this frees, larger batches still and a wider model. Then, since runs now stop early well
+# inside the cap: a longer patience (two more halvings), the dot scorer (norms free to carry
+# popularity), the MLP projection, 2 and 4 cosine heads (mean of the parts' cosines), 2 heads each
+# trained on its own loss (two d/2 models side by side, an ensemble), temperatures either side
+# of 0.15, and a third graph layer.
 SHARED_STEPS = ({"shared_negatives": True}, {"shared_negatives": True, "batch_size": 4096, "lr": 4e-3},
-                {"batch_size": 8192, "lr": 8e-3}, {"dim": 256})
+                {"batch_size": 8192, "lr": 8e-3}, {"dim": 256}, {"patience": 6},
+                {"scorer": "dot"}, {"projection": "mlp"}, {"heads": 2}, {"heads": 4},
+                {"heads": 2, "separate_heads": True}, {"temperature": 0.125}, {"temperature": 0.175},
+                {"graph_layers": 3})
 
 
 def select_p1(args: argparse.Namespace) -> dict[str, Any]:
@@ -360,13 +374,14 @@ def markdown(command: str) -> str:
                      "a run that stopped below its early-stopping point shows it in the epochs column.", ""]
                     if cap else []),
                   *([res["note"], ""] if res.get("note") else []),
-                  "| loss | negatives | user tower | graph layers | id_mode | d | batch | lr | τ | dropout | "
-                  "weight decay | lr decay on plateau (patience) | valid NDCG@10 | test NDCG@10 | test Recall@10 "
-                  "| epochs (best) | s / epoch | run |", "|" + "---|" * 18]
+                  "| loss | negatives | user tower | graph layers | id_mode | d | scorer | projection | batch | lr | τ | "
+                  "dropout | weight decay | lr decay on plateau (patience) | valid NDCG@10 | test NDCG@10 | "
+                  "test Recall@10 | epochs (best) | s / epoch | run |", "|" + "---|" * 20]
         for r in res["rows"]:
             p = {**BASE, **TRAIN, **r["params"]}
             lines.append(f"| {p['loss']} | {negatives(p)} | {p['user_tower']} | {p['graph_layers']} | {p['id_mode']} | "
-                         f"{p['dim']} | {p['batch_size']} | {p['lr']:g} | {p['temperature']:g} | {p['dropout']:g} | "
+                         f"{p['dim']} | {scorer(p)} | {p.get('projection', 'linear')} | {p['batch_size']} | "
+                         f"{p['lr']:g} | {p['temperature']:g} | {p['dropout']:g} | "
                          f"{p['weight_decay']:g} | "
                          f"{'none' if p['plateau_decay'] == 1 else format(p['plateau_decay'], 'g')} ({p['patience']}) | "
                          f"{r['valid_ndcg@10']:.4f} | {r['test_ndcg@10']:.4f} | {r['test_recall@10']:.4f} | "

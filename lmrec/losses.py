@@ -1,6 +1,7 @@
 """Pairwise and listwise ranking losses on ``(pos_scores, neg_scores)``.
 
-``pos`` has shape ``(B,)``, ``neg`` shape ``(B, n_neg)``; each loss returns a scalar mean.
+``pos`` has shape ``(B,)``, ``neg`` shape ``(B, n_neg)``; each loss returns a scalar mean. Leading
+axes are allowed, ``(..., B)`` with ``(..., B, n_neg)`` (one loss per head of a model), and averaged.
 
 >>> import torch
 >>> pos, neg = torch.tensor([2.0]), torch.tensor([[0.5, 1.5]])
@@ -24,12 +25,12 @@ def bpr(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
 
     Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI 2009.
     """
-    return -F.logsigmoid(pos[:, None] - neg).mean()
+    return -F.logsigmoid(pos[..., None] - neg).mean()
 
 
 def hinge(pos: torch.Tensor, neg: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
     """Pairwise hinge: mean of max(0, margin - (s_pos - s_neg)); margin 1 by default."""
-    return F.relu(margin - (pos[:, None] - neg)).mean()
+    return F.relu(margin - (pos[..., None] - neg)).mean()
 
 
 def softmax(pos: torch.Tensor, neg: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -37,8 +38,8 @@ def softmax(pos: torch.Tensor, neg: torch.Tensor, temperature: float = 1.0) -> t
 
     Oord et al., "Representation Learning with Contrastive Predictive Coding", 2018.
     """
-    logits = torch.cat([pos[:, None], neg], dim=1) / temperature
-    return -F.log_softmax(logits, dim=1)[:, 0].mean()
+    logits = torch.cat([pos[..., None], neg], dim=-1) / temperature
+    return -F.log_softmax(logits, dim=-1)[..., 0].mean()
 
 
 LOSSES: dict[str, Loss] = {"bpr": bpr, "hinge": hinge, "softmax": softmax}

@@ -47,6 +47,13 @@ class LMRanker(TextFeatures, Recommender):
     graph_layers: LightGCN propagation layers over the item representations (0 = none).
     id_mode: "none" (ID-free) or "hybrid" (ID embeddings added to the text representations).
     scorer: "dot" or "cosine" (divided by ``temperature``).
+    heads: with the cosine scorer, split both vectors into this many equal parts and average the
+        parts' cosines: score = (1/K) sum_k cos(u_k, v_k) / temperature. Each part keeps its own
+        direction, so K > 1 scores like K cosine models side by side, still one dot product of
+        (d,) factors for serving. ``dim`` must be a multiple of ``heads``.
+    separate_heads: train each head with its own loss on its own score cos(u_k, v_k) / temperature
+        (K cosine models of size dim / K trained side by side on the same batches: an ensemble,
+        still scored by the mean) instead of one loss on the mean score. Needs ``heads`` > 1.
     loss: "bpr", "hinge" (with ``margin``) or "softmax". reg: L2 weight on batch representations.
     dropout: dropout rate inside the sequence tower's Transformer layers and the MLP projection.
     shared_negatives: score the catalogue once per user of a batch instead of once per training
@@ -70,7 +77,8 @@ class LMRanker(TextFeatures, Recommender):
                  user_template: str | None = None, max_length: int = 128, encode_batch_size: int = 64,
                  dim: int = 64, projection: str = "linear", user_tower: str = "mean", max_history: int = 50,
                  graph_layers: int = 0, id_mode: str = "none", scorer: str = "dot", temperature: float = 0.1,
-                 loss: str = "bpr", margin: float = 1.0, reg: float = 0.0, dropout: float = 0.1,
+                 heads: int = 1, separate_heads: bool = False, loss: str = "bpr", margin: float = 1.0,
+                 reg: float = 0.0, dropout: float = 0.1,
                  shared_negatives: bool = False, cache_dir: str | None = DEFAULT_CACHE,
                  config: TrainConfig | dict[str, Any] | None = None) -> None:
         self.encoder = encoder
@@ -87,6 +95,8 @@ class LMRanker(TextFeatures, Recommender):
         self.id_mode = id_mode
         self.scorer = scorer
         self.temperature = temperature
+        self.heads = heads
+        self.separate_heads = separate_heads
         self.loss = loss
         self.margin = margin
         self.reg = reg
@@ -104,8 +114,13 @@ class LMRanker(TextFeatures, Recommender):
         check_choice(owner, "id_mode", self.id_mode, ["none", "hybrid"])
         check_choice(owner, "scorer", self.scorer, ["dot", "cosine"])
         get_loss(self.loss, owner)
-        for name in ("dim", "max_history", "temperature"):
+        for name in ("dim", "max_history", "temperature", "heads"):
             check_positive(owner, name, getattr(self, name))
+        if self.heads > 1 and (self.scorer != "cosine" or self.dim % self.heads):
+            raise ConfigError(f"{owner}: heads={self.heads!r} needs scorer='cosine' and a dim that is a multiple of "
+                              f"heads; got scorer={self.scorer!r} and dim={self.dim!r}.")
+        if self.separate_heads and self.heads == 1:
+            raise ConfigError(f"{owner}: separate_heads=True needs heads > 1; got heads=1.")
         check_positive(owner, "graph_layers", self.graph_layers, allow_zero=True)
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"{owner}: dropout must be in [0, 1); got {self.dropout!r}.")
@@ -160,10 +175,15 @@ class LMRanker(TextFeatures, Recommender):
         return self.user_tower == "sequence" or self.shared_negatives
 
     # ----------------------------------------------------------------- scoring
-    def _pair(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Scores of users (B, d) against items (B, m, d) or (N, d) -> (B, m) or (B, N)."""
+    def _pair(self, u: torch.Tensor, v: torch.Tensor, training: bool = False) -> torch.Tensor:
+        """Scores of users (B, d) against items (B, m, d) or (N, d) -> (B, m) or (B, N); in training
+        with ``separate_heads``, each head's own score, heads first: (K, B, m) or (K, B, N)."""
         if self.scorer == "cosine":
-            u, v = F.normalize(u, dim=-1), F.normalize(v, dim=-1)
+            u, v = self._unit(u), self._unit(v)
+        if training and self.separate_heads:  # a part's dot product is its cosine / K
+            u, v = u.unflatten(-1, (self.heads, -1)), v.unflatten(-1, (self.heads, -1))
+            s = torch.einsum("bkd,bmkd->kbm", u, v) if v.dim() == 4 else torch.einsum("bkd,nkd->kbn", u, v)
+            return s * (self.heads / self.temperature)
         s = torch.einsum("bd,bmd->bm", u, v) if v.dim() == 3 else u @ v.T
         return s / self.temperature if self.scorer == "cosine" else s
 
@@ -195,21 +215,23 @@ class LMRanker(TextFeatures, Recommender):
             items, mask = self.histories_.window(rows, prefix=False)
             u = net.user_reps(v, items.to(v.device), mask.to(v.device), users)
         cand_idx = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)
-        if len(u) * len(v) <= DENSE_SCORES:
+        if len(u) * len(v) * (self.heads if self.separate_heads else 1) <= DENSE_SCORES:
             # all (B, N) scores, then gather: the backward of a gather is a cheap dense scatter, while
             # the backward of v[cand_idx] (an accumulating index_put over B * (1 + m) rows) is slow on CPU
-            scores = torch.gather(self._pair(u, v), 1, cand_idx)
+            full = self._pair(u, v, training=True)
+            scores = torch.gather(full, -1, cand_idx.expand(*full.shape[:-2], -1, -1))
         else:
-            scores = self._pair(u, v[cand_idx])
+            scores = self._pair(u, v[cand_idx], training=True)
         reg = scores.new_zeros(())
         if self.reg:
             reg = self.reg * (u.pow(2).sum(1).mean() + v[cand_idx].pow(2).sum(2).mean(0).sum())
-        return scores[:, 0], scores[:, 1:], reg
+        return scores[..., 0], scores[..., 1:], reg
 
     def catalogue_scores(self, rows: torch.Tensor, pos: torch.Tensor, group_users: np.ndarray,
                          group: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For shared negatives: (positive scores (B,), catalogue scores (G, N) of the batch's distinct
-        users ``group_users``, regularisation); row b belongs to user ``group_users[group[b]]``.
+        users ``group_users``, regularisation); row b belongs to user ``group_users[group[b]]``. With
+        ``separate_heads`` the scores have a leading heads axis: (K, B) and (K, G, N).
 
         A positive is scored with itself left out of its user's history mean, as in
         :meth:`batch_scores`; the catalogue row uses the user's whole training history.
@@ -220,11 +242,11 @@ class LMRanker(TextFeatures, Recommender):
         users = torch.as_tensor(group_users, device=v.device)
         u_all = net.mean_from_sums(total, count, users)
         u_pos = net.mean_from_sums(total[group] - v[pos], count[group] - 1, users[group])
-        pos_scores = self._pair(u_pos, v[pos].unsqueeze(1))[:, 0]
+        pos_scores = self._pair(u_pos, v[pos].unsqueeze(1), training=True)[..., 0]
         reg = pos_scores.new_zeros(())
         if self.reg:
             reg = self.reg * (u_pos.pow(2).sum(1).mean() + v.pow(2).sum() + v[pos].pow(2).sum(1).mean())
-        return pos_scores, self._pair(u_all, v), reg
+        return pos_scores, self._pair(u_all, v, training=True), reg
 
     @torch.no_grad()
     def item_representations(self) -> torch.Tensor:
@@ -280,10 +302,16 @@ class LMRanker(TextFeatures, Recommender):
         return self._item_side(self.item_representations() if item_reps is None else item_reps).cpu()
 
     def _user_side(self, u: torch.Tensor) -> torch.Tensor:
-        return F.normalize(u, dim=-1) / self.temperature if self.scorer == "cosine" else u
+        return self._unit(u) / self.temperature if self.scorer == "cosine" else u
 
     def _item_side(self, v: torch.Tensor) -> torch.Tensor:
-        return F.normalize(v, dim=-1) if self.scorer == "cosine" else v
+        return self._unit(v) if self.scorer == "cosine" else v
+
+    def _unit(self, x: torch.Tensor) -> torch.Tensor:
+        """Each of the ``heads`` parts of the last axis scaled to norm 1/sqrt(heads): the dot product of
+        two such vectors is the mean of the parts' cosines (with one head, the cosine)."""
+        parts = x.unflatten(-1, (self.heads, -1))  # (..., K, d/K)
+        return (F.normalize(parts, dim=-1) / self.heads ** 0.5).flatten(-2)
 
     @torch.no_grad()
     def field_contributions(self, user_vector: torch.Tensor, item: int) -> tuple[list[str], list[str], list[float]]:

@@ -55,6 +55,8 @@ def draw_negatives(model: PairwiseModel, cfg: TrainConfig, sampler: NegativeSamp
         return neg
     with torch.no_grad():  # score the candidate pool with the current model, keep the hardest
         _, pool_scores, _ = model.batch_scores(rows, pos, neg)
+    if pool_scores.dim() == 3:  # one score per head (K, B, m): the hardest for their mean, the served score
+        pool_scores = pool_scores.mean(0)
     hardest = torch.topk(pool_scores, cfg.n_negatives, dim=1).indices
     return torch.gather(neg, 1, hardest)
 
@@ -82,8 +84,8 @@ def shared_negatives_loss(model: Any, sampler: NegativeSampler, users: np.ndarra
     pos_scores, catalogue, reg = model.catalogue_scores(rows, pos, group_users, group_t)
     seen = torch.from_numpy(sampler.known_rows(group_users)).to(catalogue.device)
     # a finite floor, not -inf: a user with every item seen gets a negligible log-sum, not NaN gradients
-    log_sum = torch.logsumexp(catalogue.masked_fill(seen, torch.finfo(catalogue.dtype).min), dim=1)
-    return loss_fn(pos_scores, log_sum[group_t].unsqueeze(1)) + reg
+    log_sum = torch.logsumexp(catalogue.masked_fill(seen, torch.finfo(catalogue.dtype).min), dim=-1)
+    return loss_fn(pos_scores, log_sum[..., group_t].unsqueeze(-1)) + reg  # any leading heads axis kept
 
 
 class RunLog:

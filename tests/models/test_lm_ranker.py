@@ -148,3 +148,57 @@ def test_shared_negatives_need_softmax_unseen_and_the_mean_tower(tiny_split):
         fit(tiny_split, shared_negatives=True, config=SHARED)
     with pytest.raises(ConfigError, match="got 'softmax', 'uniform' and 'mean'"):
         fit(tiny_split, loss="softmax", shared_negatives=True)
+
+
+def test_cosine_heads_average_the_parts_cosines_and_serve_as_one_dot_product(tiny_split):
+    model = fit(tiny_split, loss="softmax", scorer="cosine", heads=2, temperature=0.2)
+    scores = model.score([0, 10])
+    assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
+    u, v = torch.randn(3, 8), torch.randn(5, 8)
+    cos = torch.nn.functional.cosine_similarity
+    by_hand = (cos(u[:, None, :4], v[None, :, :4], dim=2) + cos(u[:, None, 4:], v[None, :, 4:], dim=2)) / 2 / 0.2
+    torch.testing.assert_close(model._pair(u, v), by_hand)
+    users, items = model.factors()  # the serving factorisation gives the same scores
+    torch.testing.assert_close(users[[0, 10]] @ items.T, torch.as_tensor(scores), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ConfigError, match="heads=3 needs scorer='cosine' and a dim that is a multiple of heads; "
+                                          "got scorer='cosine' and dim=8"):
+        fit(tiny_split, loss="softmax", scorer="cosine", heads=3)
+    with pytest.raises(ConfigError, match="got scorer='dot'"):
+        fit(tiny_split, heads=2)
+
+
+@pytest.mark.parametrize("options", [{"config": SHARED, "shared_negatives": True},
+                                     {"config": {**CFG.to_dict(), "sampler": "hard", "n_negatives": 2}}],
+                         ids=["shared-negatives", "hard-negatives"])
+def test_separate_heads_train_each_head_on_its_own_loss(tiny_split, options):
+    from lmrec.losses import softmax
+
+    model = fit(tiny_split, loss="softmax", scorer="cosine", heads=2, separate_heads=True, **options)
+    scores = model.score([0, 10])
+    assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
+    rows, pos = torch.arange(6), torch.as_tensor(tiny_split.train.items[:6])
+    neg = torch.arange(10).expand(6, -1)
+    with torch.no_grad():
+        pos_s, neg_s, _ = model.batch_scores(rows, pos, neg)
+        assert pos_s.shape == (2, 6) and neg_s.shape == (2, 6, 10)
+        per_head = [softmax(pos_s[k], neg_s[k]) for k in range(2)]
+        torch.testing.assert_close(softmax(pos_s, neg_s), (per_head[0] + per_head[1]) / 2)
+        if model.shared_negatives:  # the shared log-sum is taken per head
+            from lmrec.data.sampling import NegativeSampler
+            from lmrec.training.loop import shared_negatives_loss
+
+            sampler, users = NegativeSampler(tiny_split.train, "uniform", 1), tiny_split.train.users[:6]
+            got = shared_negatives_loss(model, sampler, users, rows, pos, softmax)
+            group_users, group = np.unique(users, return_inverse=True)
+            p, catalogue, _ = model.catalogue_scores(rows, pos, group_users, torch.as_tensor(group))
+            seen = torch.as_tensor(sampler.known_rows(group_users))
+            per_head = [softmax(p[k], torch.logsumexp(catalogue[k].masked_fill(seen, -1e30), 1)[group][:, None])
+                        for k in range(2)]
+            torch.testing.assert_close(got, (per_head[0] + per_head[1]) / 2)
+    u, v = torch.randn(3, 8), torch.randn(5, 8)  # each head scores its part's cosine / τ; served: their mean
+    cos = torch.nn.functional.cosine_similarity
+    heads = torch.stack([cos(u[:, None, :4], v[None, :, :4], dim=2), cos(u[:, None, 4:], v[None, :, 4:], dim=2)])
+    torch.testing.assert_close(model._pair(u, v, training=True), heads / model.temperature)
+    torch.testing.assert_close(model._pair(u, v), heads.mean(0) / model.temperature)
+    with pytest.raises(ConfigError, match="separate_heads=True needs heads > 1; got heads=1"):
+        fit(tiny_split, loss="softmax", scorer="cosine", separate_heads=True)
