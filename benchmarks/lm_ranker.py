@@ -224,13 +224,13 @@ def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
 # inside the cap: a longer patience (two more halvings), the dot scorer (norms free to carry
 # popularity), the MLP projection, 2 and 4 cosine heads (mean of the parts' cosines), 2 heads each
 # trained on its own loss (two d/2 models side by side, an ensemble), temperatures either side
-# of 0.15, a third graph layer, and the MLP projection at d = 128 (at d = 256 it reached the cap
-# while still improving).
+# of 0.15, a third graph layer, the MLP projection at d = 128 (at d = 256 it reached the cap
+# while still improving), and item IDs without user IDs (a user is then its history alone).
 SHARED_STEPS = ({"shared_negatives": True}, {"shared_negatives": True, "batch_size": 4096, "lr": 4e-3},
                 {"batch_size": 8192, "lr": 8e-3}, {"dim": 256}, {"patience": 6},
                 {"scorer": "dot"}, {"projection": "mlp"}, {"heads": 2}, {"heads": 4},
                 {"heads": 2, "separate_heads": True}, {"temperature": 0.125}, {"temperature": 0.175},
-                {"graph_layers": 3}, {"projection": "mlp", "dim": 128})
+                {"graph_layers": 3}, {"projection": "mlp", "dim": 128}, {"id_mode": "items"})
 
 
 def select_p1(args: argparse.Namespace) -> dict[str, Any]:

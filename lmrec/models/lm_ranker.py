@@ -45,7 +45,8 @@ class LMRanker(TextFeatures, Recommender):
     dim: representation size. projection: "linear" or "mlp".
     user_tower: "mean", "attention" or "sequence". max_history: items a user tower reads.
     graph_layers: LightGCN propagation layers over the item representations (0 = none).
-    id_mode: "none" (ID-free) or "hybrid" (ID embeddings added to the text representations).
+    id_mode: "none" (ID-free), "hybrid" (item and user ID embeddings added to the text and history
+        representations) or "items" (item ID embeddings only: a user is its history and text).
     scorer: "dot" or "cosine" (divided by ``temperature``).
     heads: with the cosine scorer, split both vectors into this many equal parts and average the
         parts' cosines: score = (1/K) sum_k cos(u_k, v_k) / temperature. Each part keeps its own
@@ -111,7 +112,7 @@ class LMRanker(TextFeatures, Recommender):
         owner = "LMRanker"
         check_choice(owner, "projection", self.projection, ["linear", "mlp"])
         check_choice(owner, "user_tower", self.user_tower, TOWERS)
-        check_choice(owner, "id_mode", self.id_mode, ["none", "hybrid"])
+        check_choice(owner, "id_mode", self.id_mode, ["none", "hybrid", "items"])
         check_choice(owner, "scorer", self.scorer, ["dot", "cosine"])
         get_loss(self.loss, owner)
         for name in ("dim", "max_history", "temperature", "heads"):
@@ -141,7 +142,8 @@ class LMRanker(TextFeatures, Recommender):
         torch.manual_seed(cfg.seed)
         self.module_ = LMNet(text, user_text, self.n_users_, dim=self.dim, projection=self.projection,
                              user_tower=self.user_tower, max_history=self.max_history,
-                             hybrid=self.id_mode == "hybrid", dropout=self.dropout).to(cfg.device)
+                             hybrid=self.id_mode != "none", dropout=self.dropout,
+                             user_ids=self.id_mode == "hybrid").to(cfg.device)
         self._prepare_graph()
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)
         self.histories_ = TrainingHistories(train, self.max_history)
@@ -347,7 +349,7 @@ class LMRanker(TextFeatures, Recommender):
     def add_items(self, table: pd.DataFrame, id_column: str = "item") -> np.ndarray:
         """Add (or update) items from a table with their raw id and template fields; returns indices.
 
-        New items are encoded and rankable at once; with ``id_mode="hybrid"`` their ID part is zero.
+        New items are encoded and rankable at once; with ID embeddings (``id_mode`` "hybrid" or "items") their ID part is zero.
         """
         self._check_fitted()
         if id_column not in table.columns:
@@ -384,7 +386,8 @@ class LMRanker(TextFeatures, Recommender):
         state = {k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")}
         self.module_ = LMNet(state["text_emb"], state.get("user_text_emb"), self.n_users_, dim=self.dim,
                              projection=self.projection, user_tower=self.user_tower, max_history=self.max_history,
-                             hybrid=self.id_mode == "hybrid", dropout=self.dropout)
+                             hybrid=self.id_mode != "none", dropout=self.dropout,
+                             user_ids=self.id_mode == "hybrid")
         self.module_.load_state_dict(state)
         self.module_.eval()
         self.n_items_ = int(state["text_emb"].shape[0])

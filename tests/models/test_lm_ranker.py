@@ -19,7 +19,7 @@ def fit(tiny_split, **kw):
 
 @pytest.mark.parametrize("options", [
     {"user_tower": "attention"}, {"user_tower": "sequence", "max_history": 4},
-    {"graph_layers": 2}, {"id_mode": "hybrid"}, {"scorer": "cosine", "loss": "softmax"},
+    {"graph_layers": 2}, {"id_mode": "hybrid"}, {"id_mode": "items"}, {"scorer": "cosine", "loss": "softmax"},
     {"loss": "hinge", "projection": "mlp"},
 ], ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
 def test_options_learn_the_taste_groups(tiny_split, options):
@@ -202,3 +202,11 @@ def test_separate_heads_train_each_head_on_its_own_loss(tiny_split, options):
     torch.testing.assert_close(model._pair(u, v), heads.mean(0) / model.temperature)
     with pytest.raises(ConfigError, match="separate_heads=True needs heads > 1; got heads=1"):
         fit(tiny_split, loss="softmax", scorer="cosine", separate_heads=True)
+
+
+def test_item_id_mode_has_item_ids_but_no_user_ids_and_reloads(tiny_split, tmp_path):
+    model = fit(tiny_split, id_mode="items", graph_layers=1)
+    assert model.module_.user_id is None and model.module_.item_id.weight.abs().sum() > 0  # trained
+    model.save(tmp_path / "m")
+    back = Recommender.load(tmp_path / "m")
+    np.testing.assert_allclose(back.score(np.arange(20)), model.score(np.arange(20)), rtol=1e-5, atol=1e-6)
