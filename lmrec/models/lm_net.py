@@ -20,8 +20,8 @@ class LMNet(nn.Module):
     """
 
     def __init__(self, text_emb: torch.Tensor, user_text_emb: torch.Tensor | None, n_users: int, *, dim: int,
-                 projection: str, user_tower: str, max_history: int, hybrid: bool,
-                 dropout: float = 0.1, user_ids: bool = True) -> None:
+                 projection: str, user_tower: str, max_history: int, item_ids: bool, user_ids: bool,
+                 dropout: float = 0.1) -> None:
         super().__init__()
         t = text_emb.shape[1]
         self.register_buffer("text_emb", text_emb)  # (N, T), frozen LM embeddings
@@ -34,8 +34,8 @@ class LMNet(nn.Module):
             self.register_buffer("user_text_emb", user_text_emb)  # (U, T)
         self.tower = SequenceTower(dim, max_history, dropout=dropout) if user_tower == "sequence" else (
             TOWERS[user_tower](dim) if user_tower == "attention" else TOWERS[user_tower]())
-        self.item_id = nn.Embedding(text_emb.shape[0], dim) if hybrid else None
-        self.user_id = nn.Embedding(n_users, dim) if hybrid and user_ids else None
+        self.item_id = nn.Embedding(text_emb.shape[0], dim) if item_ids else None
+        self.user_id = nn.Embedding(n_users, dim) if user_ids else None
         for emb in (self.item_id, self.user_id):
             if emb is not None:
                 nn.init.zeros_(emb.weight)  # an item never trained keeps a zero ID part: text alone

@@ -140,10 +140,7 @@ class LMRanker(TextFeatures, Recommender):
             user_text = torch.from_numpy(self._encode(self._user_texts(train.user_table), cfg.device, cfg.progress,
                                                       what="users"))
         torch.manual_seed(cfg.seed)
-        self.module_ = LMNet(text, user_text, self.n_users_, dim=self.dim, projection=self.projection,
-                             user_tower=self.user_tower, max_history=self.max_history,
-                             hybrid=self.id_mode != "none", dropout=self.dropout,
-                             user_ids=self.id_mode == "hybrid").to(cfg.device)
+        self.module_ = self._net(text, user_text).to(cfg.device)
         self._prepare_graph()
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)
         self.histories_ = TrainingHistories(train, self.max_history)
@@ -151,6 +148,12 @@ class LMRanker(TextFeatures, Recommender):
         self._prepare_text_means()
         loss_fn = make_loss(self.loss, "LMRanker", margin=self.margin)
         self.history_ = train_pairwise(self, train, valid, cfg, loss_fn, self.get_params())
+
+    def _net(self, text: torch.Tensor, user_text: torch.Tensor | None) -> LMNet:
+        """The network for this configuration over item texts (N, T) and user texts (U, T) or None."""
+        return LMNet(text, user_text, self.n_users_, dim=self.dim, projection=self.projection,
+                     user_tower=self.user_tower, max_history=self.max_history, item_ids=self.id_mode != "none",
+                     user_ids=self.id_mode == "hybrid", dropout=self.dropout)
 
     def _prepare_text_means(self) -> None:
         """Per-user sums of history text embeddings, for the fast mean tower.
@@ -349,7 +352,8 @@ class LMRanker(TextFeatures, Recommender):
     def add_items(self, table: pd.DataFrame, id_column: str = "item") -> np.ndarray:
         """Add (or update) items from a table with their raw id and template fields; returns indices.
 
-        New items are encoded and rankable at once; with ID embeddings (``id_mode`` "hybrid" or "items") their ID part is zero.
+        New items are encoded and rankable at once; with item ID embeddings (``id_mode`` "hybrid" or
+        "items") their ID part is zero.
         """
         self._check_fitted()
         if id_column not in table.columns:
@@ -384,10 +388,7 @@ class LMRanker(TextFeatures, Recommender):
 
     def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
         state = {k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")}
-        self.module_ = LMNet(state["text_emb"], state.get("user_text_emb"), self.n_users_, dim=self.dim,
-                             projection=self.projection, user_tower=self.user_tower, max_history=self.max_history,
-                             hybrid=self.id_mode != "none", dropout=self.dropout,
-                             user_ids=self.id_mode == "hybrid")
+        self.module_ = self._net(state["text_emb"], state.get("user_text_emb"))
         self.module_.load_state_dict(state)
         self.module_.eval()
         self.n_items_ = int(state["text_emb"].shape[0])
