@@ -230,7 +230,8 @@ SHARED_STEPS = ({"shared_negatives": True}, {"shared_negatives": True, "batch_si
                 {"batch_size": 8192, "lr": 8e-3}, {"dim": 256}, {"patience": 6},
                 {"scorer": "dot"}, {"projection": "mlp"}, {"heads": 2}, {"heads": 4},
                 {"heads": 2, "separate_heads": True}, {"temperature": 0.125}, {"temperature": 0.175},
-                {"graph_layers": 3}, {"projection": "mlp", "dim": 128}, {"id_mode": "items"})
+                {"graph_layers": 3}, {"projection": "mlp", "dim": 128}, {"id_mode": "items"},
+                {"history_dropout": 0.2}, {"history_ids": True})
 
 
 def select_p1(args: argparse.Namespace) -> dict[str, Any]:
@@ -380,9 +381,11 @@ def markdown(command: str) -> str:
                   "test Recall@10 | epochs (best) | s / epoch | run |", "|" + "---|" * 20]
         for r in res["rows"]:
             p = {**BASE, **TRAIN, **r["params"]}
-            lines.append(f"| {p['loss']} | {negatives(p)} | {p['user_tower']} | {p['graph_layers']} | {p['id_mode']} | "
+            lines.append(f"| {p['loss']} | {negatives(p)} | {p['user_tower']} | {p['graph_layers']} | "
+                         f"{p['id_mode']}{' + history IDs' if p.get('history_ids') else ''} | "
                          f"{p['dim']} | {scorer(p)} | {p.get('projection', 'linear')} | {p['batch_size']} | "
-                         f"{p['lr']:g} | {p['temperature']:g} | {p['dropout']:g} | "
+                         f"{p['lr']:g} | {p['temperature']:g} | {p['dropout']:g}"
+                         f"{f', history {h:g}' if (h := p.get('history_dropout')) else ''} | "
                          f"{p['weight_decay']:g} | "
                          f"{'none' if p['plateau_decay'] == 1 else format(p['plateau_decay'], 'g')} ({p['patience']}) | "
                          f"{r['valid_ndcg@10']:.4f} | {r['test_ndcg@10']:.4f} | {r['test_recall@10']:.4f} | "

@@ -16,12 +16,13 @@ from lmrec.sparse import csr_product
 
 class LMNet(nn.Module):
     """Item reps  v_i = P(e_i) [+ id_i]  (then optionally smoothed over the graph);
-    user reps  u = tower(v_{history}) [+ Q(e_user)] [+ id_u];  score = u·v or cos(u, v)/τ.
+    user reps  u = tower(h_{history}) [+ Q(e_user)] [+ id_u];  score = u·v or cos(u, v)/τ, where an
+    item in a history reads  h_j = v_j [+ hid_j]  (``history_ids``: its own ID part in that role).
     """
 
     def __init__(self, text_emb: torch.Tensor, user_text_emb: torch.Tensor | None, n_users: int, *, dim: int,
                  projection: str, user_tower: str, max_history: int, item_ids: bool, user_ids: bool,
-                 dropout: float = 0.1) -> None:
+                 history_ids: bool = False, dropout: float = 0.1) -> None:
         super().__init__()
         t = text_emb.shape[1]
         self.register_buffer("text_emb", text_emb)  # (N, T), frozen LM embeddings
@@ -36,7 +37,8 @@ class LMNet(nn.Module):
             TOWERS[user_tower](dim) if user_tower == "attention" else TOWERS[user_tower]())
         self.item_id = nn.Embedding(text_emb.shape[0], dim) if item_ids else None
         self.user_id = nn.Embedding(n_users, dim) if user_ids else None
-        for emb in (self.item_id, self.user_id):
+        self.history_id = nn.Embedding(text_emb.shape[0], dim) if history_ids else None
+        for emb in (self.item_id, self.user_id, self.history_id):
             if emb is not None:
                 nn.init.zeros_(emb.weight)  # an item never trained keeps a zero ID part: text alone
 
@@ -54,6 +56,10 @@ class LMNet(nn.Module):
         # rescale so the propagated part is the mean of layers 1..K added to v: a cold item
         # (no edges) keeps exactly its text representation
         return v + (smoothed * (layers + 1) - v) / layers
+
+    def history_reps(self, v: torch.Tensor) -> torch.Tensor:
+        """(N, d) items as a user tower reads them in a history: ``v`` plus the history ID part."""
+        return v if self.history_id is None else v + self.history_id.weight
 
     def user_reps(self, v: torch.Tensor, hist_items: torch.Tensor, mask: torch.Tensor,
                   users: torch.Tensor | None, extra: torch.Tensor | None = None) -> torch.Tensor:
@@ -73,11 +79,12 @@ class LMNet(nn.Module):
                        minus: torch.Tensor | None = None) -> torch.Tensor:
         """Mean tower through a binary (B, N) history: exact over the whole history.
 
-        ``minus`` (B,) removes one item from each row's mean (the training positive itself).
+        ``minus`` (B,) removes one item from each row's mean where the row has it (the training
+        positive itself, unless history dropout took it out already).
         """
         total, count = self.history_sums(v, history)
         if minus is not None:
-            total, count = total - v[minus], count - 1
+            total, count = self.leave_out(v, history, total, count, np.arange(len(minus)), minus)
         return self.mean_from_sums(total, count, users)
 
     def mean_from_sums(self, total: torch.Tensor, count: torch.Tensor, users: torch.Tensor | None) -> torch.Tensor:
@@ -88,6 +95,17 @@ class LMNet(nn.Module):
     def history_sums(v: torch.Tensor, history: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor]:
         """(sums (B, d), counts (B,)) of the item representations in each row of a binary (B, N) history."""
         return csr_product(history, v), torch.as_tensor(np.diff(history.indptr), dtype=v.dtype, device=v.device)
+
+    @staticmethod
+    def leave_out(v: torch.Tensor, history: sp.csr_matrix, total: torch.Tensor, count: torch.Tensor,
+                  rows: np.ndarray, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """History sums and counts of ``rows`` (B,) of a binary history, each without its item
+        ``items`` (B,) where that row has it: (sums (B, d), counts (B,))."""
+        # copies: scipy indexing needs writeable arrays, and arrays from tensors are not
+        there = np.asarray(history[np.array(rows), items.cpu().numpy().copy()], dtype=np.float32).reshape(-1)
+        there_t = torch.as_tensor(there, dtype=v.dtype, device=v.device)
+        at = torch.as_tensor(rows, device=v.device)
+        return total[at] - there_t[:, None] * v[items], count[at] - there_t
 
     def _add_user_parts(self, u: torch.Tensor, users: torch.Tensor | None) -> torch.Tensor:
         """Add the projected user text and the user ID embedding (known users only)."""

@@ -47,6 +47,9 @@ class LMRanker(TextFeatures, Recommender):
     graph_layers: LightGCN propagation layers over the item representations (0 = none).
     id_mode: "none" (ID-free), "hybrid" (item and user ID embeddings added to the text and history
         representations) or "items" (item ID embeddings only: a user is its history and text).
+    history_ids: with item IDs, a second item ID table for the history role: an item in a user's
+        history adds its history ID embedding, as a candidate its item ID embedding (asymmetric item
+        roles, as in FISM; the text part is shared). Needs ``id_mode`` "hybrid" or "items".
     scorer: "dot" or "cosine" (divided by ``temperature``).
     heads: with the cosine scorer, split both vectors into this many equal parts and average the
         parts' cosines: score = (1/K) sum_k cos(u_k, v_k) / temperature. Each part keeps its own
@@ -57,6 +60,9 @@ class LMRanker(TextFeatures, Recommender):
         still scored by the mean) instead of one loss on the mean score. Needs ``heads`` > 1.
     loss: "bpr", "hinge" (with ``margin``) or "softmax". reg: L2 weight on batch representations.
     dropout: dropout rate inside the sequence tower's Transformer layers and the MLP projection.
+    history_dropout: in training, the mean tower reads each user's history with every item left out
+        with this probability, a fresh draw each step (a denoising regulariser on the user side;
+        scoring reads the whole history). Needs the mean tower.
     shared_negatives: score the catalogue once per user of a batch instead of once per training
         pair: each user's unseen items, scored against the mean of the user's whole training
         history, are the negatives of all that user's positives (each positive is still scored with
@@ -78,8 +84,8 @@ class LMRanker(TextFeatures, Recommender):
                  user_template: str | None = None, max_length: int = 128, encode_batch_size: int = 64,
                  dim: int = 64, projection: str = "linear", user_tower: str = "mean", max_history: int = 50,
                  graph_layers: int = 0, id_mode: str = "none", scorer: str = "dot", temperature: float = 0.1,
-                 heads: int = 1, separate_heads: bool = False, loss: str = "bpr", margin: float = 1.0,
-                 reg: float = 0.0, dropout: float = 0.1,
+                 history_ids: bool = False, heads: int = 1, separate_heads: bool = False, loss: str = "bpr",
+                 margin: float = 1.0, reg: float = 0.0, dropout: float = 0.1, history_dropout: float = 0.0,
                  shared_negatives: bool = False, cache_dir: str | None = DEFAULT_CACHE,
                  config: TrainConfig | dict[str, Any] | None = None) -> None:
         self.encoder = encoder
@@ -96,12 +102,14 @@ class LMRanker(TextFeatures, Recommender):
         self.id_mode = id_mode
         self.scorer = scorer
         self.temperature = temperature
+        self.history_ids = history_ids
         self.heads = heads
         self.separate_heads = separate_heads
         self.loss = loss
         self.margin = margin
         self.reg = reg
         self.dropout = dropout
+        self.history_dropout = history_dropout
         self.shared_negatives = shared_negatives
         self.cache_dir = cache_dir
         self.config = config
@@ -120,11 +128,18 @@ class LMRanker(TextFeatures, Recommender):
         if self.heads > 1 and (self.scorer != "cosine" or self.dim % self.heads):
             raise ConfigError(f"{owner}: heads={self.heads!r} needs scorer='cosine' and a dim that is a multiple of "
                               f"heads; got scorer={self.scorer!r} and dim={self.dim!r}.")
+        if self.history_ids and self.id_mode == "none":
+            raise ConfigError(f"{owner}: history_ids=True needs item IDs (id_mode 'hybrid' or 'items'); "
+                              f"got id_mode={self.id_mode!r}.")
         if self.separate_heads and self.heads == 1:
             raise ConfigError(f"{owner}: separate_heads=True needs heads > 1; got heads=1.")
         check_positive(owner, "graph_layers", self.graph_layers, allow_zero=True)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"{owner}: dropout must be in [0, 1); got {self.dropout!r}.")
+        for name in ("dropout", "history_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{owner}: {name} must be in [0, 1); got {getattr(self, name)!r}.")
+        if self.history_dropout and self.user_tower != "mean":
+            raise ConfigError(f"{owner}: history_dropout={self.history_dropout!r} needs user_tower='mean'; "
+                              f"got user_tower={self.user_tower!r}.")
 
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         self._validate()
@@ -140,6 +155,7 @@ class LMRanker(TextFeatures, Recommender):
             user_text = torch.from_numpy(self._encode(self._user_texts(train.user_table), cfg.device, cfg.progress,
                                                       what="users"))
         torch.manual_seed(cfg.seed)
+        self.drop_rng_ = np.random.default_rng(cfg.seed)
         self.module_ = self._net(text, user_text).to(cfg.device)
         self._prepare_graph()
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)
@@ -153,7 +169,7 @@ class LMRanker(TextFeatures, Recommender):
         """The network for this configuration over item texts (N, T) and user texts (U, T) or None."""
         return LMNet(text, user_text, self.n_users_, dim=self.dim, projection=self.projection,
                      user_tower=self.user_tower, max_history=self.max_history, item_ids=self.id_mode != "none",
-                     user_ids=self.id_mode == "hybrid", dropout=self.dropout)
+                     user_ids=self.id_mode == "hybrid", history_ids=self.history_ids, dropout=self.dropout)
 
     def _prepare_text_means(self) -> None:
         """Per-user sums of history text embeddings, for the fast mean tower.
@@ -163,7 +179,7 @@ class LMRanker(TextFeatures, Recommender):
         """
         self.text_means_ = None
         if self.user_tower == "mean" and self.projection == "linear" and not self.graph_layers \
-                and self.id_mode == "none":
+                and self.id_mode == "none" and not self.history_dropout:
             self.text_means_ = (csr_product(self.train_binary_, self.module_.text_emb),
                                 torch.as_tensor(np.diff(self.train_binary_.indptr), device=self._device()))
 
@@ -194,17 +210,19 @@ class LMRanker(TextFeatures, Recommender):
 
     def _users_from_rows(self, v: torch.Tensor, history: sp.csr_matrix, users: torch.Tensor | None,
                          minus: torch.Tensor | None = None, extra: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.module_.history_reps(v)
         if self.user_tower == "mean" and extra is None:
             binary = history.copy()  # recency values -> 1
             binary.data = np.ones_like(binary.data)
-            return self.module_.mean_user_reps(v, binary, users, minus)
+            return self.module_.mean_user_reps(h, binary, users, minus)
         items, mask = csr_windows(history, self.max_history)
-        return self.module_.user_reps(v, items.to(v.device), mask.to(v.device), users, extra)
+        return self.module_.user_reps(h, items.to(v.device), mask.to(v.device), users, extra)
 
     def batch_scores(self, rows: torch.Tensor, pos: torch.Tensor,
                      neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         net = self.module_
         v = net.item_reps(self.adj_, self.graph_layers)  # (N, d)
+        h = net.history_reps(v)
         users = self.train_users_[rows]
         if self.text_means_ is not None:
             total, count = self.text_means_
@@ -212,13 +230,13 @@ class LMRanker(TextFeatures, Recommender):
             mean = (total[users] - net.text_emb[pos]) / n.clamp(min=1)
             u = net._add_user_parts(net.item_proj(mean) * (n > 0), users)
         elif self.user_tower == "mean":
-            u = net.mean_user_reps(v, self.train_binary_[users.cpu().numpy()], users, minus=pos)  # already binary
+            u = net.mean_user_reps(h, self._training_rows(users.cpu().numpy()), users, minus=pos)
         elif self.user_tower == "sequence":
             items, mask, take = self.histories_.shared_windows(rows)
-            u = net.shared_user_reps(v, items.to(v.device), mask.to(v.device), take.to(v.device), users)
+            u = net.shared_user_reps(h, items.to(v.device), mask.to(v.device), take.to(v.device), users)
         else:
             items, mask = self.histories_.window(rows, prefix=False)
-            u = net.user_reps(v, items.to(v.device), mask.to(v.device), users)
+            u = net.user_reps(h, items.to(v.device), mask.to(v.device), users)
         cand_idx = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)
         if len(u) * len(v) * (self.heads if self.separate_heads else 1) <= DENSE_SCORES:
             # all (B, N) scores, then gather: the backward of a gather is a cheap dense scatter, while
@@ -232,6 +250,15 @@ class LMRanker(TextFeatures, Recommender):
             reg = self.reg * (u.pow(2).sum(1).mean() + v[cand_idx].pow(2).sum(2).mean(0).sum())
         return scores[..., 0], scores[..., 1:], reg
 
+    def _training_rows(self, users: np.ndarray) -> sp.csr_matrix:
+        """The binary training histories of ``users`` as a training step's mean tower reads them: with
+        ``history_dropout`` p, each item left out with probability p (the mean is over the rest)."""
+        rows = self.train_binary_[users]
+        if self.history_dropout and self.module_.training:
+            rows.data = (self.drop_rng_.random(rows.nnz) >= self.history_dropout).astype(rows.dtype)
+            rows.eliminate_zeros()
+        return rows
+
     def catalogue_scores(self, rows: torch.Tensor, pos: torch.Tensor, group_users: np.ndarray,
                          group: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For shared negatives: (positive scores (B,), catalogue scores (G, N) of the batch's distinct
@@ -243,10 +270,12 @@ class LMRanker(TextFeatures, Recommender):
         """
         net = self.module_
         v = net.item_reps(self.adj_, self.graph_layers)  # (N, d)
-        total, count = net.history_sums(v, self.train_binary_[group_users])
+        h = net.history_reps(v)
+        history = self._training_rows(group_users)
+        total, count = net.history_sums(h, history)
         users = torch.as_tensor(group_users, device=v.device)
         u_all = net.mean_from_sums(total, count, users)
-        u_pos = net.mean_from_sums(total[group] - v[pos], count[group] - 1, users[group])
+        u_pos = net.mean_from_sums(*net.leave_out(h, history, total, count, group.cpu().numpy(), pos), users[group])
         pos_scores = self._pair(u_pos, v[pos].unsqueeze(1), training=True)[..., 0]
         reg = pos_scores.new_zeros(())
         if self.reg:
@@ -369,9 +398,9 @@ class LMRanker(TextFeatures, Recommender):
                 index.append(known[raw])
                 continue
             net.text_emb = torch.cat([net.text_emb, vec[None].to(net.text_emb.device)])
-            if net.item_id is not None:
-                net.item_id.weight = torch.nn.Parameter(torch.cat([net.item_id.weight.data,
-                                                                   net.item_id.weight.new_zeros(1, self.dim)]))
+            for emb in (net.item_id, net.history_id):
+                if emb is not None:
+                    emb.weight = torch.nn.Parameter(torch.cat([emb.weight.data, emb.weight.new_zeros(1, self.dim)]))
             self.item_ids_ = np.append(self.item_ids_.astype(object), raw)
             known[raw] = self.n_items_
             index.append(self.n_items_)

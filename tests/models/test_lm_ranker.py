@@ -20,7 +20,7 @@ def fit(tiny_split, **kw):
 @pytest.mark.parametrize("options", [
     {"user_tower": "attention"}, {"user_tower": "sequence", "max_history": 4},
     {"graph_layers": 2}, {"id_mode": "hybrid"}, {"id_mode": "items"}, {"scorer": "cosine", "loss": "softmax"},
-    {"loss": "hinge", "projection": "mlp"},
+    {"loss": "hinge", "projection": "mlp"}, {"history_dropout": 0.3}, {"id_mode": "hybrid", "history_ids": True},
 ], ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()))
 def test_options_learn_the_taste_groups(tiny_split, options):
     model = fit(tiny_split, **options)
@@ -80,6 +80,12 @@ def test_errors(tiny_split):
         fit(tiny_split, encoder="nope/nothing")
     with pytest.raises(ConfigError, match=r"dropout must be in \[0, 1\); got 1.0"):
         fit(tiny_split, dropout=1.0)
+    with pytest.raises(ConfigError, match=r"history_dropout must be in \[0, 1\); got -0.1"):
+        fit(tiny_split, history_dropout=-0.1)
+    with pytest.raises(ConfigError, match="history_dropout=0.2 needs user_tower='mean'; got user_tower='attention'"):
+        fit(tiny_split, history_dropout=0.2, user_tower="attention")
+    with pytest.raises(ConfigError, match="history_ids=True needs item IDs .*; got id_mode='none'"):
+        fit(tiny_split, history_ids=True)
     bare = tiny_split.train
     bare.item_table = pd.DataFrame(index=range(10))
     with pytest.raises(ConfigError, match="LMRanker needs item text, but the item table of 'tiny' has no field"):
@@ -210,3 +216,50 @@ def test_item_id_mode_has_item_ids_but_no_user_ids_and_reloads(tiny_split, tmp_p
     model.save(tmp_path / "m")
     back = Recommender.load(tmp_path / "m")
     np.testing.assert_allclose(back.score(np.arange(20)), model.score(np.arange(20)), rtol=1e-5, atol=1e-6)
+
+
+def test_history_ids_give_items_their_own_part_in_histories(tiny_split, tmp_path):
+    model = fit(tiny_split, id_mode="items", history_ids=True, graph_layers=1, loss="softmax", scorer="cosine",
+                shared_negatives=True, config=SHARED)
+    net = model.module_
+    assert net.history_id.weight.abs().sum() > 0  # trained
+    with torch.no_grad():
+        v = model.item_representations()
+        seen = tiny_split.train.items[tiny_split.train.users == 0]
+        by_hand = torch.nn.functional.cosine_similarity((v[seen] + net.history_id.weight[seen]).mean(0), v, dim=1)
+    np.testing.assert_allclose(model.score([0])[0], by_hand / model.temperature, rtol=1e-5, atol=1e-5)
+    model.save(tmp_path / "m")
+    back = Recommender.load(tmp_path / "m")
+    np.testing.assert_allclose(back.score(np.arange(20)), model.score(np.arange(20)), rtol=1e-5, atol=1e-6)
+    back.add_items(pd.DataFrame({"item": [100], "title": ["mango"]}))  # both ID tables grow by a zero row
+    assert back.module_.history_id.weight[-1].abs().sum() == 0 and back.module_.item_id.weight.shape[0] == 11
+    assert np.isfinite(back.score([0])[0, 10])
+
+
+def test_history_dropout_reads_a_random_part_of_each_history_in_training_only(tiny_split):
+    model = fit(tiny_split, loss="softmax", scorer="cosine", shared_negatives=True, history_dropout=0.4,
+                config=SHARED)
+    scores = model.score([0, 10])
+    assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
+    users = np.arange(tiny_split.train.n_users)
+    full = model.train_binary_[users]
+    assert model.text_means_ is None and (model._training_rows(users) != full).nnz == 0  # eval: the whole history
+    model.module_.train()
+    kept = [model._training_rows(users) for _ in range(20)]
+    assert all(((k - full).data > 0).sum() == 0 for k in kept)  # a part of the history, nothing added
+    share = sum(k.nnz for k in kept) / (20 * full.nnz)
+    assert 0.55 < share < 0.65  # about 1 - 0.4 of it
+    assert len({k.nnz for k in kept}) > 1  # a fresh draw each step
+
+
+def test_leave_out_removes_an_item_only_from_rows_that_have_it():
+    import scipy.sparse as sp
+
+    from lmrec.models.lm_net import LMNet
+
+    history = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 1]], dtype=np.float32))
+    v = torch.tensor([[1.0, 0.0], [0.0, 2.0], [4.0, 4.0]])
+    total, count = LMNet.history_sums(v, history)
+    sums, counts = LMNet.leave_out(v, history, total, count, np.array([0, 0, 1]), torch.tensor([1, 2, 2]))
+    torch.testing.assert_close(sums, torch.tensor([[1.0, 0.0], [1.0, 2.0], [0.0, 2.0]]))
+    torch.testing.assert_close(counts, torch.tensor([1.0, 2.0, 1.0]))
