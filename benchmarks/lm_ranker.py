@@ -231,7 +231,7 @@ SHARED_STEPS = ({"shared_negatives": True}, {"shared_negatives": True, "batch_si
                 {"scorer": "dot"}, {"projection": "mlp"}, {"heads": 2}, {"heads": 4},
                 {"heads": 2, "separate_heads": True}, {"temperature": 0.125}, {"temperature": 0.175},
                 {"graph_layers": 3}, {"projection": "mlp", "dim": 128}, {"id_mode": "items"},
-                {"history_dropout": 0.2}, {"history_ids": True})
+                {"history_dropout": 0.2}, {"history_ids": True}, {"history_dropout": 0.2})
 
 
 def select_p1(args: argparse.Namespace) -> dict[str, Any]:
