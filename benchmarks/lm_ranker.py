@@ -225,7 +225,10 @@ def ablation(code: str, args: argparse.Namespace) -> dict[str, Any]:
 # popularity), the MLP projection, 2 and 4 cosine heads (mean of the parts' cosines), 2 heads each
 # trained on its own loss (two d/2 models side by side, an ensemble), temperatures either side
 # of 0.15, a third graph layer, the MLP projection at d = 128 (at d = 256 it reached the cap
-# while still improving), and item IDs without user IDs (a user is then its history alone).
+# while still improving), and item IDs without user IDs (a user is then its history alone). Then the
+# user side: history dropout (each step's mean reads a random 80% of each history), a second item ID
+# table for the history role (history_ids: asymmetric item roles, as in FISM), and history dropout
+# again on that larger model.
 SHARED_STEPS = ({"shared_negatives": True}, {"shared_negatives": True, "batch_size": 4096, "lr": 4e-3},
                 {"batch_size": 8192, "lr": 8e-3}, {"dim": 256}, {"patience": 6},
                 {"scorer": "dot"}, {"projection": "mlp"}, {"heads": 2}, {"heads": 4},
