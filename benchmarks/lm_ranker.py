@@ -341,6 +341,11 @@ SECTIONS = {"cost": section_cost, "ablation-P2": lambda a: ablation("P2", a), "a
             "cold-P4": section_cold}
 
 
+def without_note(command: str, note: str | None) -> str:
+    """A section's command for the tables, its ``--note`` text (shown beside it) left out."""
+    return command.replace(note, '"<the note>"') if note else command
+
+
 def markdown(command: str) -> str:
     lines = ["# LMRanker benchmark", "",
              f"- last command: `{command}`",
@@ -400,7 +405,8 @@ def markdown(command: str) -> str:
         if path.exists():
             res = json.loads(path.read_text())
             lines += [f"## {code}: LMRanker against ID baselines", "",
-                      f"Seeds {res['seeds']}; section command `{res['command']}`, {res['seconds'] / 60:.0f} min. "
+                      f"Seeds {res['seeds']}; section command `{without_note(res['command'], res.get('note'))}`, "
+                      f"{res['seconds'] / 60:.0f} min. "
                       f"LMRanker configuration: `{res.get('lm_params', 'see the ablation')}`."
                       + (f" {res['note']}" if res.get("note") else ""), "",
                       res["markdown"], ""]
@@ -446,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.note:
             res["note"] = args.note
         atomic_write_text(RESULTS / f"lm_ranker_{name}.json", json.dumps(res, indent=2, default=float) + "\n")
-        atomic_write_text(RESULTS / "lm_ranker.md", markdown(command.strip()))
+        atomic_write_text(RESULTS / "lm_ranker.md", markdown(without_note(command.strip(), args.note)))
     print((RESULTS / "lm_ranker.md").read_text())
     return 0
 
