@@ -31,12 +31,16 @@ import torch
 
 from lmrec.data import get_protocol
 from lmrec.evaluation import Evaluator
-from lmrec.evaluation.compare import compare
+from lmrec.experiments.compare import compare
+from lmrec.losses import Hinge
 from lmrec.models import EASE, BPRMF, LightGCN, LMRanker, MostPopular, Random, TextKNN
-from lmrec.models.towers import TOWERS
+from lmrec.models.lm import USER_TOWERS, Cosine, Dot, ItemTower
 from lmrec.storage.artifacts import atomic_write_text
+from lmrec.text.options import Encoder
 from lmrec.training import TrainConfig
-from lmrec.training.loop import FULL_CATALOGUE
+from lmrec.training.pairwise import FULL_CATALOGUE
+
+TOWERS = tuple(USER_TOWERS)
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
@@ -52,11 +56,33 @@ SEARCH_FILES = {"P1": "lm_ranker_select-P1.json", "P2": "lm_ranker_ablation-P2.j
 
 
 def lm(params: dict[str, Any], **train: Any) -> LMRanker:
-    """An LMRanker from benchmark parameters; TrainConfig fields among them (sampler, lr) go to training."""
+    """An LMRanker from this benchmark's flat parameters (the names of lmrec 0.1's LMRanker, kept so
+    the rows recorded before the parts redesign keep their keys); TrainConfig fields among them
+    (sampler, lr) go to training."""
     p = {**BASE, **params}
     own = {k: p.pop(k) for k in list(p) if k in TRAIN_FIELDS}
     cfg = {**TRAIN, "n_negatives": NEGATIVES[p["loss"]], **own, **train}
-    return LMRanker(**p, config=cfg)
+    return LMRanker(**parts(p), config=cfg)
+
+
+def parts(p: dict[str, Any]) -> dict[str, Any]:
+    """lmrec 0.1's flat LMRanker parameters as the parts of the current one."""
+    if p.get("heads", 1) > 1:  # measured nothing; removed in the parts redesign (rows kept from earlier runs)
+        raise ValueError(f"cosine heads ({p['heads']}) are not part of the current LMRanker")
+    ids = p["id_mode"] in ("hybrid", "items")
+    user: dict[str, Any] = {"type": p["user_tower"], "ids": p["id_mode"] == "hybrid"}
+    if p["user_tower"] == "mean":
+        user.update(history_dropout=p.get("history_dropout", 0.0), shared_negatives=p.get("shared_negatives", False))
+    else:
+        user["max_history"] = p.get("max_history", 50)
+    if p["user_tower"] == "sequence":
+        user["dropout"] = p["dropout"]
+    return {"encoder": Encoder(p.get("encoder", "minilm"), backend=p.get("encoder_backend", "hf")),
+            "items": ItemTower(dim=p["dim"], projection=p.get("projection", "linear"), dropout=p["dropout"], ids=ids,
+                               history_ids=p.get("history_ids", False), graph_layers=p["graph_layers"]),
+            "user": user, "scorer": Cosine(p["temperature"]) if p["scorer"] == "cosine" else Dot(),
+            "loss": Hinge(p.get("margin", 1.0)) if p["loss"] == "hinge" else p["loss"],
+            "cache_dir": p.get("cache_dir", CACHE)}
 
 
 def negatives(params: dict[str, Any]) -> str:
@@ -93,12 +119,12 @@ def section_cost(args: argparse.Namespace) -> dict[str, Any]:
             model = lm({"cache_dir": tmp}, epochs=1)
             start = time.perf_counter()
             model.fit(split.train)
-            enc = model.encode_stats_["items"]
+            enc = model.text_.stats["items"]
             total = time.perf_counter() - start
         out[code] = {"texts": enc["texts"], "encode_seconds": enc["seconds"],
                      "texts_per_second": round(enc["texts"] / max(enc["seconds"], 1e-9), 1),
-                     "mean_text_chars": round(float(np.mean([len(t) for t in model._item_texts(split.train.item_table)])), 1),
-                     "epoch_seconds": model.history_[0]["train_seconds"], "fit_seconds_1_epoch": round(total, 1)}
+                     "mean_text_chars": round(float(np.mean([len(t) for t in model.text_.item_texts()])), 1),
+                     "epoch_seconds": model.training_log_[0]["train_seconds"], "fit_seconds_1_epoch": round(total, 1)}
         users = np.arange(min(200, split.n_users))
         lat = []
         for u in users:
@@ -112,8 +138,8 @@ def section_cost(args: argparse.Namespace) -> dict[str, Any]:
             start = time.perf_counter()
             model.fit(split.train, split.valid)
             out[code]["full_fit"] = {"params": model.get_params(), "seconds": round(time.perf_counter() - start, 1),
-                                     "encode_seconds": round(model.encode_stats_["items"]["seconds"], 1),
-                                     "epochs": len(model.history_), "best_epoch": model.best_epoch_,
+                                     "encode_seconds": round(model.text_.stats["items"]["seconds"], 1),
+                                     "epochs": len(model.training_log_), "best_epoch": model.best_epoch_,
                                      "valid_ndcg@10": Evaluator(split, ["ndcg@10"], stage="valid").evaluate(model)
                                      .summary()["ndcg@10"],
                                      "test_ndcg@10": Evaluator(split, ["ndcg@10"]).evaluate(model).summary()["ndcg@10"]}
@@ -170,8 +196,8 @@ def runner(code: str, args: argparse.Namespace) -> tuple[list[dict[str, Any]], A
         fit_s = time.perf_counter() - start
         row = {"params": params, "valid_ndcg@10": valid.evaluate(model).summary()["ndcg@10"],
                **{f"test_{k}": v for k, v in test.evaluate(model).summary().items()},
-               "fit_seconds": round(fit_s, 1), "epochs": len(model.history_), "best_epoch": model.best_epoch_,
-               "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in model.history_])), 2),
+               "fit_seconds": round(fit_s, 1), "epochs": len(model.training_log_), "best_epoch": model.best_epoch_,
+               "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in model.training_log_])), 2),
                "run_date": date.today().isoformat()}
         print(f"  {code} {params} valid={row['valid_ndcg@10']:.4f} test={row['test_ndcg@10']:.4f} "
               f"fit={fit_s:.0f}s", flush=True)

@@ -36,6 +36,7 @@ import torch
 
 from lmrec.data import get_protocol
 from lmrec.models import LMRanker
+from lmrec.models.lm import Cosine, ItemTower
 from lmrec.serving.index import ExactIndex, HNSWIndex
 from lmrec.storage.artifacts import atomic_write_text
 from lmrec.storage.versions import ModelStore
@@ -60,7 +61,7 @@ end
 
 def p1_store(data_dir: str | None, root: Path, epochs: int) -> tuple[ModelStore, list[str]]:
     split = get_protocol("P1", data_dir)
-    model = LMRanker(dim=64, loss="softmax", scorer="cosine", temperature=0.07, cache_dir=CACHE,
+    model = LMRanker(items=ItemTower(dim=64), loss="softmax", scorer=Cosine(0.07), cache_dir=CACHE,
                      config={"epochs": epochs, "batch_size": 1024, "n_negatives": 64, "progress": False})
     model.fit(split.train)
     store = ModelStore(root)

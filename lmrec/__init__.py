@@ -7,12 +7,12 @@
 from lmrec.data import Interactions, Split, get_protocol, load_dataset, load_interactions, load_split, save_split
 from lmrec.errors import ArtifactError, ConfigError, DataError, LeakageError
 from lmrec.evaluation import Evaluator
-from lmrec.evaluation.compare import compare
-from lmrec.evaluation.report import Report
+from lmrec.experiments.compare import compare
+from lmrec.experiments.report import Report
 from lmrec.models import BPRMF, EASE, MODELS, ItemKNN, MostPopular, Random, Recommender, create_model
 from lmrec.training import TrainConfig
 
-__version__ = "0.1.0"
+from lmrec.version import __version__
 __all__ = [
     "ArtifactError", "BPRMF", "ConfigError", "DataError", "EASE", "Evaluator", "Interactions", "ItemKNN", "LeakageError",
     "MODELS", "MostPopular", "Random", "Recommender", "Report", "Split", "TrainConfig", "compare", "create_model",

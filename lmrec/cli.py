@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from lmrec.data import DATASETS, PROTOCOLS, get_protocol, load_dataset, load_split, save_split
 from lmrec.data.splits import Split
 from lmrec.errors import LmrecError
-from lmrec.evaluation.compare import compare
+from lmrec.experiments.compare import compare
 from lmrec.evaluation.evaluator import DEFAULT_METRICS, Evaluator
 from lmrec.models.base import Recommender
 from lmrec.models.registry import MODELS, create_model

@@ -1,23 +1,24 @@
 """Pairwise and listwise ranking losses on ``(pos_scores, neg_scores)``.
 
 ``pos`` has shape ``(B,)``, ``neg`` shape ``(B, n_neg)``; each loss returns a scalar mean. Leading
-axes are allowed, ``(..., B)`` with ``(..., B, n_neg)`` (one loss per head of a model), and averaged.
+axes are allowed, ``(..., B)`` with ``(..., B, n_neg)``, and averaged. A loss is a small options
+class (it owns its settings, such as the hinge margin, and saves them) that is called on the
+scores; the plain functions below are the formulas.
 
 >>> import torch
 >>> pos, neg = torch.tensor([2.0]), torch.tensor([[0.5, 1.5]])
->>> round(float(LOSSES["hinge"](pos, neg)), 3)   # mean(max(0, 1 - 1.5), max(0, 1 - 0.5))
+>>> round(float(Hinge()(pos, neg)), 3)   # mean(max(0, 1 - 1.5), max(0, 1 - 0.5))
 0.25
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from lmrec.errors import check_choice
-
-Loss = Callable[..., torch.Tensor]
+from lmrec.options import Options
 
 
 def bpr(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -42,18 +43,55 @@ def softmax(pos: torch.Tensor, neg: torch.Tensor, temperature: float = 1.0) -> t
     return -F.log_softmax(logits, dim=-1)[..., 0].mean()
 
 
-LOSSES: dict[str, Loss] = {"bpr": bpr, "hinge": hinge, "softmax": softmax}
+@dataclass
+class Loss(Options):
+    """A ranking loss: ``loss(pos (..., B), neg (..., B, m)) -> scalar``."""
+
+    def __call__(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
 
-def get_loss(name: str, owner: str = "the model") -> Loss:
-    """The loss called ``name``; raises ConfigError listing the supported names."""
-    check_choice(owner, "loss", name, LOSSES)
-    return LOSSES[name]
+@dataclass
+class BPR(Loss):
+    """-log σ(s⁺ - s⁻), averaged over pairs (:func:`bpr`)."""
+
+    kind = "bpr"
+
+    def __call__(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        return bpr(pos, neg)
+
+
+@dataclass
+class Hinge(Loss):
+    """max(0, margin - (s⁺ - s⁻)), averaged over pairs (:func:`hinge`)."""
+
+    kind = "hinge"
+    margin: float = 1.0  # the score gap a positive must keep over each negative
+
+    def validate(self) -> None:
+        self.check_range("margin", 0, low_open=True)
+
+    def __call__(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        return hinge(pos, neg, self.margin)
+
+
+@dataclass
+class Softmax(Loss):
+    """Cross-entropy of the positive against its negatives (:func:`softmax`); the scorer's
+    temperature scales the logits, so the loss has none of its own."""
+
+    kind = "softmax"
+
+    def __call__(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        return softmax(pos, neg)
+
+
+LOSSES: dict[str, type[Loss]] = {"bpr": BPR, "hinge": Hinge, "softmax": Softmax}
 
 
 def make_loss(name: str, owner: str = "the model", *, margin: float = 1.0) -> Loss:
-    """The loss ``name`` as a function of ``(pos, neg)`` only, with the hinge margin bound in."""
-    fn = get_loss(name, owner)
-    if name == "hinge":
-        return lambda pos, neg: hinge(pos, neg, margin=margin)
-    return fn
+    """The loss called ``name`` (the hinge with ``margin``); raises ConfigError listing the names."""
+    check_choice(owner, "loss", name, LOSSES)
+    loss = Hinge(margin=margin) if name == "hinge" else LOSSES[name]()
+    loss.validate()
+    return loss

@@ -61,3 +61,22 @@ def tiny_split() -> Split:
 def tiny_data() -> Interactions:
     """tiny_interactions() once per session (for session-scoped trained models)."""
     return tiny_interactions()
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory) -> str:
+    """A randomly initialised 2-layer BERT (hidden size 32) with MiniLM's tokenizer, saved as a local
+    Hugging Face folder: tuning tests train it in seconds."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from lmrec.text.encoders import builtin_path
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(builtin_path("minilm"))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)

@@ -7,33 +7,48 @@ import pytest
 import torch
 
 from lmrec.errors import ConfigError
-from lmrec.losses import LOSSES, get_loss
+from lmrec.losses import LOSSES, Hinge, bpr, hinge, make_loss, softmax
+from lmrec.options import resolve
 
 
 def test_bpr_formula():
     pos, neg = torch.tensor([1.0]), torch.tensor([[0.0, 2.0]])
     expected = (-math.log(1 / (1 + math.exp(-1))) - math.log(1 / (1 + math.exp(1)))) / 2
-    assert LOSSES["bpr"](pos, neg).item() == pytest.approx(expected)
+    assert bpr(pos, neg).item() == pytest.approx(expected)
 
 
 def test_hinge_formula_and_margin():
     pos, neg = torch.tensor([2.0, 0.0]), torch.tensor([[0.5], [0.0]])
-    assert LOSSES["hinge"](pos, neg).item() == pytest.approx((0.0 + 1.0) / 2)
-    assert LOSSES["hinge"](pos, neg, margin=2.0).item() == pytest.approx((0.5 + 2.0) / 2)
+    assert hinge(pos, neg).item() == pytest.approx((0.0 + 1.0) / 2)
+    assert Hinge(margin=2.0)(pos, neg).item() == pytest.approx((0.5 + 2.0) / 2)
 
 
 def test_softmax_formula():
     pos, neg = torch.tensor([1.0]), torch.tensor([[0.0, 0.0]])
-    assert LOSSES["softmax"](pos, neg).item() == pytest.approx(-math.log(math.e / (math.e + 2)))
+    assert softmax(pos, neg).item() == pytest.approx(-math.log(math.e / (math.e + 2)))
 
 
 def test_losses_decrease_when_positive_wins():
-    for fn in LOSSES.values():
+    for kind in LOSSES.values():
+        fn = kind()
         worse = fn(torch.tensor([0.0]), torch.tensor([[1.0]]))
         better = fn(torch.tensor([3.0]), torch.tensor([[1.0]]))
         assert better < worse
 
 
-def test_unknown_loss():
+def test_unknown_loss_and_bad_margin():
     with pytest.raises(ConfigError, match="'loss' parameter of X must be one of 'bpr', 'hinge', 'softmax'; got 'mse'"):
-        get_loss("mse", "X")
+        make_loss("mse", "X")
+    with pytest.raises(ConfigError, match="'loss' parameter of LMRanker must be one of 'bpr', 'hinge', 'softmax'; "
+                                          "got 'mse'"):
+        resolve(LOSSES, {"type": "mse"}, owner="LMRanker", param="loss")
+    with pytest.raises(ConfigError, match="'margin' parameter of Hinge must be a number > 0; got -1"):
+        make_loss("hinge", margin=-1)
+
+
+def test_a_loss_saves_and_rebuilds_its_options():
+    saved = Hinge(margin=0.3).to_dict()
+    assert saved == {"type": "hinge", "margin": 0.3}
+    assert resolve(LOSSES, saved, owner="LMRanker", param="loss") == Hinge(margin=0.3)
+    with pytest.raises(ConfigError, match=r"Unknown Hinge field\(s\) \['margn'\]; supported: \['margin'\]"):
+        resolve(LOSSES, {"type": "hinge", "margn": 0.3}, owner="LMRanker", param="loss")

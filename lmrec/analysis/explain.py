@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from lmrec.errors import ConfigError
 from lmrec.models.base import Recommender
+from lmrec.models.capabilities import ExplainsFields, NewUsers
 
 
 @dataclass
@@ -47,7 +48,7 @@ def history_contributions(model: Recommender, user: int, item: int, history: sp.
     """(history item indices, contributions, method) for one user row ``history`` (1, N)."""
     items = history.indices.copy()
     if not model.uses_history:
-        sims = model._item_similarity(np.array([item]))[0].numpy()
+        sims = model.item_similarity(np.array([item]))[0].numpy()
         return items, sims[items], "similarity"
     full = float(model.score_rows(np.array([user]), history)[0, item])
     out = np.empty(len(items), dtype=np.float64)
@@ -82,9 +83,9 @@ def explain(model: Recommender, user: int, item: int, top: int = 5, history: sp.
     shares = _shares(contrib)
     hist = [{"item": int(items[j]), "contribution": float(contrib[j]), "share": float(shares[j])} for j in order]
     fields: list[dict[str, Any]] = []
-    if hasattr(model, "field_contributions"):
+    if isinstance(model, ExplainsFields) and isinstance(model, NewUsers):
         if user_vector is None:
-            user_vector = model.history_factor(row.indices[np.argsort(row.data, kind="stable")])
+            user_vector = model.new_user_vector(row.indices[np.argsort(row.data, kind="stable")])
         names, values, fcontrib = model.field_contributions(user_vector, item)
         fshares = _shares(np.asarray(fcontrib))
         fields = [{"field": n, "value": v, "contribution": float(c), "share": float(s)}

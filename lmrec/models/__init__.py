@@ -3,7 +3,7 @@ from lmrec.models.base import Recommender
 from lmrec.models.ease import EASE
 from lmrec.models.itemknn import ItemKNN
 from lmrec.models.lightgcn import LightGCN
-from lmrec.models.lm_ranker import LMRanker
+from lmrec.models.lm import LMRanker
 from lmrec.models.mf import BPRMF
 from lmrec.models.popularity import MostPopular, Random
 from lmrec.models.text_knn import TextKNN

@@ -11,6 +11,9 @@ A subclass implements:
   is the users x items CSR matrix of what each user interacted with (for history-based
   models such as EASE and ItemKNN it is the input row; ID models ignore it);
 * ``_state()`` / ``_set_state(arrays)`` -- the learned arrays, for save / load.
+
+What a model can do beyond this contract it declares by inheriting a capability of
+:mod:`lmrec.models.capabilities` (factors for a vector index, new users, new items, ...).
 """
 from __future__ import annotations
 
@@ -24,10 +27,14 @@ import scipy.sparse as sp
 import torch
 
 from lmrec.data.interactions import Interactions
+from lmrec.version import __version__ as LMREC_VERSION
 from lmrec.errors import ArtifactError, ConfigError
+from lmrec.evaluation.evaluator import EvalTask, evaluate_task
+from lmrec.evaluation.metrics import parse_metric
+from lmrec.options import as_saved
 from lmrec.sparse import mask_seen
-from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, ids_from_json, ids_to_json, load_arrays,
-                                     read_manifest, save_arrays, write_json)
+from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, check_csr, ids_from_json, ids_to_json,
+                                     load_arrays, read_manifest, save_arrays, write_json)
 
 
 class Recommender:
@@ -44,19 +51,17 @@ class Recommender:
     """
 
     name: ClassVar[str] = "base"
+    layout: ClassVar[int] = 1  # version of this class's saved parameters and arrays (raised on a breaking change)
     uses_history: ClassVar[bool] = True
     uses_order: ClassVar[bool] = False  # reads the recency order stored in history entries
+    _init_from: Recommender | None = None  # during fit(init_from=...): the model whose weights start training
 
     # ----------------------------------------------------------------- parameters
     def get_params(self) -> dict[str, Any]:
-        """Constructor keyword arguments, as given (scikit-learn style)."""
+        """Constructor keyword arguments (scikit-learn style); options objects (parts, TrainConfig)
+        as their saved dicts, so the result is JSON for manifests and rebuilds the model."""
         sig = inspect.signature(type(self).__init__)
-        params = {p: getattr(self, p) for p in sig.parameters if p != "self"}
-        if "config" in params:  # trained models: the TrainConfig as a plain dict (JSON in manifests)
-            from lmrec.training.config import TrainConfig
-
-            params["config"] = TrainConfig.from_any(params["config"]).to_dict()
-        return params
+        return {p: as_saved(getattr(self, p)) for p in sig.parameters if p != "self"}
 
     def clone(self, **overrides: Any) -> Recommender:
         """An unfitted copy with the same hyperparameters, some overridden."""
@@ -79,7 +84,7 @@ class Recommender:
             raise ConfigError(f"{type(self).__name__}.fit got an empty training set.")
         if valid is not None and (valid.n_users != train.n_users or valid.n_items != train.n_items):
             raise ConfigError("train and valid must share the same id maps (build them with one split).")
-        if init_from is not None and (type(init_from) is not type(self) or not hasattr(init_from, "train_matrix_")):
+        if init_from is not None and (type(init_from) is not type(self) or not init_from.is_fitted):
             raise ConfigError(f"init_from must be a fitted {type(self).__name__}; got {type(init_from).__name__}.")
         self._init_from = init_from
         start = time.perf_counter()
@@ -95,8 +100,21 @@ class Recommender:
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         raise NotImplementedError
 
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the model was fitted or loaded."""
+        return "train_matrix_" in vars(self)
+
+    def _validator(self, train: Interactions, valid: Interactions | None, metric: str):  # type: ignore[no-untyped-def]
+        """A ``validate() -> float`` callback for the training loop: ``metric`` on ``valid`` with
+        ``train`` as the history (None without validation data)."""
+        if valid is None or not len(valid):
+            return None
+        task, spec = EvalTask.build(train, valid), parse_metric(metric)
+        return lambda: evaluate_task(self, task, [spec]).summary()[spec.label]
+
     def _check_fitted(self) -> None:
-        if not hasattr(self, "train_matrix_"):
+        if not self.is_fitted:
             raise ConfigError(f"{type(self).__name__} is not fitted; call fit(train) or load(dir) first.")
 
     # ----------------------------------------------------------------- scoring
@@ -150,13 +168,6 @@ class Recommender:
             raise ConfigError("a new user needs at least one item in the history.")
         return self.score_rows(np.zeros(1, dtype=np.int64), self.history_row(items))[0]
 
-    def factors(self) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(user matrix (U, d), item matrix (N, d)) with scores = U @ V.T for known users, or None.
-
-        Factorised models return them so serving can rank from a vector index.
-        """
-        return None
-
     def score(self, users: Any, items: Any = None, history: sp.csr_matrix | None = None) -> np.ndarray:
         """Scores for ``users`` x ``items`` (all items when ``items`` is None) as a numpy array."""
         s = self.score_batch(users, history)
@@ -191,7 +202,7 @@ class Recommender:
         items = np.atleast_1d(np.asarray(items, dtype=np.int64))
         if items.size and (items.min() < 0 or items.max() >= self.n_items_):
             raise ConfigError(f"item index out of range [0, {self.n_items_}).")
-        sims = self._item_similarity(items)
+        sims = self.item_similarity(items)
         sims[torch.arange(len(items)), torch.as_tensor(items)] = -torch.inf
         top = torch.topk(sims, min(k, self.n_items_ - 1), dim=1)
         return top.indices.numpy(), top.values.numpy()
@@ -200,7 +211,8 @@ class Recommender:
         """Item representations for similarity; by default the item's user column."""
         return torch.as_tensor(self.train_matrix_.T.toarray() > 0, dtype=torch.float32)
 
-    def _item_similarity(self, items: np.ndarray) -> torch.Tensor:
+    def item_similarity(self, items: np.ndarray) -> torch.Tensor:
+        """(len(items), N) cosine similarity of the item vectors of ``items`` to every item."""
         vecs = torch.nn.functional.normalize(self._item_vectors().float(), dim=1)
         return vecs[torch.as_tensor(items)] @ vecs.T
 
@@ -218,6 +230,12 @@ class Recommender:
     def _set_extra(self, extra: dict[str, Any]) -> None:
         pass
 
+    def _save_files(self, directory: Path) -> None:
+        """Write files beyond manifest and arrays (e.g. a tuned encoder) into the artifact folder."""
+
+    def _load_files(self, directory: Path) -> None:
+        """Read what :meth:`_save_files` wrote."""
+
     def save(self, directory: str | Path, *, metrics: dict[str, float] | None = None) -> Path:
         """Write ``manifest.json`` + ``model.safetensors`` atomically into ``directory``."""
         self._check_fitted()
@@ -225,13 +243,15 @@ class Recommender:
         arrays = {"train.indptr": m.indptr.astype(np.int64), "train.indices": m.indices.astype(np.int64),
                   "train.data": m.data.astype(np.float32), **self._state()}
         manifest = {
-            "format_version": FORMAT_VERSION, "kind": "model", "class": self.name, "params": self.get_params(),
+            "format_version": FORMAT_VERSION, "kind": "model", "class": self.name, "layout": self.layout,
+            "lmrec_version": LMREC_VERSION, "params": self.get_params(),
             "n_users": self.n_users_, "n_items": self.n_items_, "fingerprint": self.fingerprint_,
             "user_ids": ids_to_json(self.user_ids_), "item_ids": ids_to_json(self.item_ids_),
             "metrics": metrics or {}, "extra": self._extra_manifest(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         with atomic_directory(directory) as tmp:
             save_arrays(tmp / "model.safetensors", arrays)
+            self._save_files(tmp)
             write_json(tmp / "manifest.json", manifest)
         return Path(directory)
 
@@ -248,20 +268,24 @@ class Recommender:
         klass = MODELS[name]
         if cls is not Recommender and klass is not cls:
             raise ArtifactError(f"{d} holds a {name!r} model, not {cls.name!r}.")
-        model = klass(**manifest["params"])
+        layout = manifest.get("layout", 1)
+        if layout != klass.layout:
+            raise ArtifactError(f"{d} holds a {name!r} model of layout {layout} (saved by lmrec "
+                                f"{manifest.get('lmrec_version', '0.1.0')}); this lmrec ({LMREC_VERSION}) reads "
+                                f"{name!r} layout {klass.layout}. Retrain it with this version (lmrec train ...).")
+        try:
+            model = klass(**manifest["params"])
+        except TypeError as exc:
+            raise ArtifactError(f"{d}/manifest.json: parameters do not fit {klass.__name__} ({exc}).") from None
         arrays = load_arrays(d / "model.safetensors")
         n_users, n_items = manifest["n_users"], manifest["n_items"]
-        try:
-            model.train_matrix_ = sp.csr_matrix(
-                (arrays["train.data"], arrays["train.indices"], arrays["train.indptr"]),
-                shape=(n_users, n_items))
-        except (KeyError, ValueError) as exc:
-            raise ArtifactError(f"{d}/model.safetensors: training matrix is missing or corrupt ({exc}).") from None
+        model.train_matrix_ = check_csr(arrays, "train", (n_users, n_items), d / "model.safetensors")
         model.n_users_, model.n_items_ = n_users, n_items
         model.user_ids_ = ids_from_json(manifest["user_ids"])
         model.item_ids_ = ids_from_json(manifest["item_ids"])
         model.fingerprint_ = manifest["fingerprint"]
         model.manifest_ = manifest
         model._set_extra(manifest.get("extra", {}))
+        model._load_files(d)
         model._set_state(arrays)
         return model

@@ -47,7 +47,7 @@ class ItemKNN(Recommender):
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
         return csr_to_torch(history @ self.similarity_)
 
-    def _item_similarity(self, items: np.ndarray) -> torch.Tensor:
+    def item_similarity(self, items: np.ndarray) -> torch.Tensor:
         sym = self.similarity_.maximum(self.similarity_.T)
         return csr_to_torch(sym[items])
 

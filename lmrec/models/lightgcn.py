@@ -11,13 +11,15 @@ from torch import nn
 from lmrec.data.interactions import Interactions
 from lmrec.errors import check_positive
 from lmrec.losses import make_loss
-from lmrec.models.base import Recommender
+from lmrec.models.capabilities import Factorised
 from lmrec.models.graph import normalized_adjacency, propagate
+from lmrec.models.trained import TrainedRecommender
 from lmrec.training.config import TrainConfig
-from lmrec.training.loop import train_pairwise
+from lmrec.training.loop import TrainingTask
+from lmrec.training.pairwise import Negatives, pairwise_step
 
 
-class LightGCN(Recommender):
+class LightGCN(Factorised, TrainedRecommender):
     """score(u, i) = <e_u, e_i> with e = mean over K propagation layers of ID embeddings.
 
     He et al., "LightGCN: Simplifying and Powering Graph Convolution Network for
@@ -45,8 +47,8 @@ class LightGCN(Recommender):
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         check_positive("LightGCN", "dim", self.dim)
         check_positive("LightGCN", "layers", self.layers, allow_zero=True)
-        cfg = TrainConfig.from_any(self.config)
-        loss_fn = make_loss(self.loss, "LightGCN", margin=self.margin)
+        cfg = self._train_config()
+        loss = make_loss(self.loss, "LightGCN", margin=self.margin)
         torch.manual_seed(cfg.seed)
         self.module_ = nn.ModuleDict({"user_emb": nn.Embedding(self.n_users_, self.dim),
                                       "item_emb": nn.Embedding(self.n_items_, self.dim)}).to(cfg.device)
@@ -54,15 +56,16 @@ class LightGCN(Recommender):
             nn.init.normal_(emb.weight, std=0.1)
         self.adj_ = normalized_adjacency(self.train_matrix_, cfg.device)
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)
-        self.history_ = train_pairwise(self, train, valid, cfg, loss_fn, self.get_params())
+        step = pairwise_step(self._batch_scores, loss, Negatives(train, cfg), train, cfg.device)
+        self._run_training(TrainingTask(self.module_, step, len(train)), cfg, train, valid)
 
     def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return propagate(self.adj_, self.module_["user_emb"].weight, self.module_["item_emb"].weight, self.layers)
 
-    def batch_scores(self, rows: torch.Tensor, pos: torch.Tensor,
-                     neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _batch_scores(self, rows: np.ndarray, pos: torch.Tensor,
+                      neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         users_all, items_all = self._embeddings()
-        users = self.train_users_[rows]
+        users = self.train_users_[torch.as_tensor(rows)]
         items = torch.cat([pos[:, None], neg], dim=1)
         scores = torch.einsum("bd,bmd->bm", users_all[users], items_all[items])
         e_u, e_i = self.module_["user_emb"](users), self.module_["item_emb"](items)

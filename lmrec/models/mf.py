@@ -11,9 +11,11 @@ from torch import nn
 from lmrec.data.interactions import Interactions
 from lmrec.errors import check_positive
 from lmrec.losses import make_loss
-from lmrec.models.base import Recommender
+from lmrec.models.capabilities import Factorised
+from lmrec.models.trained import TrainedRecommender
 from lmrec.training.config import TrainConfig
-from lmrec.training.loop import train_pairwise
+from lmrec.training.loop import TrainingTask
+from lmrec.training.pairwise import Negatives, pairwise_step
 
 
 class _MF(nn.Module):
@@ -27,7 +29,7 @@ class _MF(nn.Module):
         nn.init.zeros_(self.bias.weight)
 
 
-class BPRMF(Recommender):
+class BPRMF(Factorised, TrainedRecommender):
     """score(u, i) = <p_u, q_i> [+ b_i], trained on (user, positive, sampled negatives).
 
     loss "bpr": -log σ(s_pos - s_neg) (Rendle et al., UAI 2009); "hinge": max(0, margin - (s_pos - s_neg)).
@@ -63,16 +65,17 @@ class BPRMF(Recommender):
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         check_positive("BPRMF", "dim", self.dim)
         check_positive("BPRMF", "reg", self.reg, allow_zero=True)
-        cfg = TrainConfig.from_any(self.config)
-        loss_fn = make_loss(self.loss, "BPRMF", margin=self.margin)
+        cfg = self._train_config()
+        loss = make_loss(self.loss, "BPRMF", margin=self.margin)
         torch.manual_seed(cfg.seed)
         self.module_ = _MF(self.n_users_, self.n_items_, self.dim).to(cfg.device)
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)  # user of each training row
-        self.history_ = train_pairwise(self, train, valid, cfg, loss_fn, self.get_params())
+        step = pairwise_step(self._batch_scores, loss, Negatives(train, cfg), train, cfg.device)
+        self._run_training(TrainingTask(self.module_, step, len(train)), cfg, train, valid)
 
-    def batch_scores(self, rows: torch.Tensor, pos: torch.Tensor,
-                     neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        p = self.module_.users(self.train_users_[rows])  # (B, d)
+    def _batch_scores(self, rows: np.ndarray, pos: torch.Tensor,
+                      neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        p = self.module_.users(self.train_users_[torch.as_tensor(rows)])  # (B, d)
         items = torch.cat([pos[:, None], neg], dim=1)
         q = self.module_.items(items)  # (B, 1 + m, d)
         scores = torch.einsum("bd,bmd->bm", p, q)

@@ -4,40 +4,50 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
 from lmrec.data.interactions import Interactions
 from lmrec.models.base import Recommender
-from lmrec.models.text_features import DEFAULT_CACHE, TextFeatures
+from lmrec.models.capabilities import ItemText
+from lmrec.models.text_side import DEFAULT_CACHE, TextSide
 from lmrec.sparse import csr_to_torch
+from lmrec.text.options import Encoder
 
 
-class TextKNN(TextFeatures, Recommender):
+class TextKNN(ItemText, Recommender):
     """score(u, i) = cos(mean_{j in history(u)} e_j, e_i) with frozen LM embeddings e.
 
     The text-only nearest-neighbour baseline: it shows what the language model knows before any
     training on interactions, and ranks cold items exactly like warm ones.
+
+    Parameters
+    ----------
+    encoder: an :class:`~lmrec.text.options.Encoder` (or a model name: "minilm", "mpnet", a path);
+        used frozen. item_template: format string over the item table (None: built in).
+    cache_dir: embedding cache folder (None: no cache). device: where encoding runs.
     """
 
     name = "text-knn"
 
-    def __init__(self, encoder: str = "minilm", encoder_backend: str = "hf", item_template: str | None = None,
-                 max_length: int = 128, encode_batch_size: int = 64, cache_dir: str | None = DEFAULT_CACHE,
-                 device: str = "cpu") -> None:
+    def __init__(self, encoder: Encoder | str | dict[str, Any] = "minilm", item_template: str | None = None,
+                 cache_dir: str | None = DEFAULT_CACHE, device: str = "cpu") -> None:
         self.encoder = encoder
-        self.encoder_backend = encoder_backend
         self.item_template = item_template
-        self.user_template = ""
-        self.max_length = max_length
-        self.encode_batch_size = encode_batch_size
         self.cache_dir = cache_dir
         self.device = device
 
+    def _text(self) -> TextSide:
+        options = Encoder(self.encoder) if isinstance(self.encoder, str) else Encoder.from_any(self.encoder)
+        options.validate()
+        return TextSide(options, self.cache_dir, self.item_template, user_template="")
+
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
-        self._resolve_templates(train)
-        emb = self._encode(self._item_texts(train.item_table), self.device)
+        self.text_ = self._text()
+        self.text_.resolve(train, "TextKNN")
+        emb = self.text_.encode(self.text_.item_texts(train.item_table), self.device)
         self.embeddings_ = F.normalize(torch.from_numpy(emb), dim=1)
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
@@ -47,6 +57,12 @@ class TextKNN(TextFeatures, Recommender):
     def _item_vectors(self) -> torch.Tensor:
         return self.embeddings_
 
+    def item_table(self) -> pd.DataFrame:
+        return self.text_.item_table
+
+    def item_text(self, item: int) -> str:
+        return self.text_.item_text(item)
+
     def _state(self) -> dict[str, np.ndarray]:
         return {"embeddings": self.embeddings_.numpy()}
 
@@ -54,7 +70,8 @@ class TextKNN(TextFeatures, Recommender):
         self.embeddings_ = torch.from_numpy(arrays["embeddings"])
 
     def _extra_manifest(self) -> dict[str, Any]:
-        return self._text_manifest()
+        return self.text_.to_manifest()
 
     def _set_extra(self, extra: dict[str, Any]) -> None:
-        self._set_text_manifest(extra)
+        self.text_ = self._text()
+        self.text_.set_manifest(extra)

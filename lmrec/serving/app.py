@@ -25,6 +25,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from lmrec.errors import ArtifactError, ConfigError
+from lmrec.models.capabilities import AddsItems
 from lmrec.serving import schemas as S
 from lmrec.serving.events import Event, EventStore, open_event_store
 from lmrec.serving.metrics import MetricsMiddleware, ServiceMetrics
@@ -78,7 +79,7 @@ class ServiceState:
     def _load(self, version: str | None) -> ServedModel:
         served = ServedModel.load(self.store, version, index=self.config.index)
         stored = self.events.items()
-        if len(stored) and hasattr(served.model, "add_items"):  # items added through the API since training
+        if len(stored) and isinstance(served.model, AddsItems):  # items added through the API since training
             unknown = stored[~stored["item"].isin(list(served.items))]
             if len(unknown):
                 served.add_items(unknown.reset_index(drop=True))

@@ -26,6 +26,9 @@ class VectorIndex(Protocol):
     def update(self, index: np.ndarray, vectors: np.ndarray) -> None:
         """Replace the vectors of existing items."""
 
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """Exact scores (n,) of every item for one query vector."""
+
 
 def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(indices, scores) of the ``k`` best finite scores, best first; ``exclude`` set to -inf first."""
@@ -83,6 +86,9 @@ class HNSWIndex:
     @property
     def n(self) -> int:
         return self.exact.n
+
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        return self.exact.scores(query)
 
     def search(self, query: np.ndarray, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         n_ex = 0 if exclude is None else len(exclude)

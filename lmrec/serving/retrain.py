@@ -28,6 +28,7 @@ from lmrec.errors import ConfigError
 from lmrec.evaluation.evaluator import EvalTask, evaluate_task
 from lmrec.evaluation.metrics import parse_metric
 from lmrec.models.base import Recommender
+from lmrec.models.capabilities import AddsItems, ItemText
 from lmrec.serving.events import EventStore
 from lmrec.storage.versions import ModelStore
 from lmrec.training.config import TrainConfig
@@ -98,8 +99,8 @@ def _merge(current: Recommender, events: pd.DataFrame) -> tuple[Interactions, np
     users = np.r_[coo.row, events["user"].map(umap).to_numpy()].astype(np.int64)
     items = np.r_[coo.col, events["item"].map(imap).to_numpy()].astype(np.int64)
     ts = np.r_[old_ts, old_ts.max(initial=0) + 1 + np.arange(len(events))]
-    item_table = getattr(current, "item_table_", pd.DataFrame())
-    user_table = getattr(current, "user_table_", pd.DataFrame())
+    item_table = current.item_table() if isinstance(current, ItemText) else pd.DataFrame()
+    user_table = current.user_table() if isinstance(current, ItemText) else pd.DataFrame()
     if len(user_table.columns):
         user_table = user_table.reindex(range(len(user_ids)))
     data = Interactions(users=users, items=items, ratings=np.ones(len(users), np.float32), timestamps=ts,
@@ -119,7 +120,7 @@ def retrain(store: ModelStore, events: EventStore, cfg: RetrainConfig | None = N
     version = store.current()
     current = Recommender.load(store.current_path())
     stored_items = events.items()
-    if len(stored_items) and hasattr(current, "add_items"):
+    if len(stored_items) and isinstance(current, AddsItems):
         unknown = stored_items[~stored_items["item"].isin([str(i) for i in current.item_ids_.tolist()])]
         if len(unknown):
             current.add_items(unknown.reset_index(drop=True))

@@ -18,6 +18,7 @@ import torch
 from lmrec.analysis.explain import explain
 from lmrec.errors import ArtifactError, ConfigError, LmrecError
 from lmrec.models.base import Recommender
+from lmrec.models.capabilities import AddsItems, Factorised, ItemText, NewUsers
 from lmrec.serving.index import VectorIndex, build_index, top_k
 from lmrec.storage.versions import ModelStore
 
@@ -37,15 +38,12 @@ class ServedModel:
         self.items = {str(raw): i for i, raw in enumerate(model.item_ids_.tolist())}
         self.seen = model.train_matrix_
         self._refresh_titles()
-        factors = model.factors()
         self.user_vectors: np.ndarray | None = None
         self.index: VectorIndex | None = None
-        self.item_reps: torch.Tensor | None = None
-        if factors is not None:
-            self.user_vectors = factors[0].numpy().astype(np.float32)
-            self.index = build_index(factors[1].numpy(), index)
-        if hasattr(model, "item_representations"):
-            self.item_reps = model.item_representations()
+        if isinstance(model, Factorised):
+            users, items = model.factors()
+            self.user_vectors = users.numpy().astype(np.float32)
+            self.index = build_index(items.numpy(), index)
 
     @classmethod
     def load(cls, store: ModelStore, version: str | None = None, *, index: str = "auto") -> ServedModel:
@@ -84,8 +82,8 @@ class ServedModel:
         return [str(ids[i]) for i in index]
 
     def _refresh_titles(self) -> None:
-        table = getattr(self.model, "item_table_", None)
-        self.titles: list[str | None] = [] if table is None or "title" not in table.columns else \
+        table = self.model.item_table() if isinstance(self.model, ItemText) else pd.DataFrame()
+        self.titles: list[str | None] = [] if "title" not in table.columns else \
             [None if pd.isna(t) else str(t) for t in table["title"].tolist()]
 
     def title(self, item: int) -> str | None:
@@ -97,8 +95,8 @@ class ServedModel:
 
     # ---------------------------------------------------------------- ranking
     def _user_scores(self, user: int) -> np.ndarray:
-        if self.user_vectors is not None and hasattr(self.index, "scores"):
-            return self.index.scores(self.user_vectors[user])  # type: ignore[union-attr]
+        if self.user_vectors is not None and self.index is not None:
+            return self.index.scores(self.user_vectors[user])
         return self.model.score([user])[0]
 
     def recommend_user(self, user: int, k: int, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -110,9 +108,8 @@ class ServedModel:
 
     def history_scores(self, items: list[int], profile: str | None) -> np.ndarray:
         with self._lock:
-            if hasattr(self.model, "history_factor") and self.index is not None and hasattr(self.index, "scores"):
-                u = self.model.history_factor(items, profile, item_reps=self.item_reps)
-                return self.index.scores(u.numpy())  # type: ignore[union-attr]
+            if isinstance(self.model, NewUsers) and self.index is not None:
+                return self.index.scores(self.model.new_user_vector(items, profile).numpy())
             return self.model.score_history(items, profile).numpy()
 
     def recommend_history(self, items: list[int], profile: str | None, k: int,
@@ -145,7 +142,7 @@ class ServedModel:
     # ---------------------------------------------------------------- updates
     def add_items(self, table: pd.DataFrame) -> list[int]:
         """Encode and index new or updated items (text models); returns their indices."""
-        if not hasattr(self.model, "add_items"):
+        if not isinstance(self.model, AddsItems):
             raise ConfigError(f"the served {self.model.name} model scores items from IDs learnt in training; "
                               "it cannot take new items until it is retrained (serve an lm-ranker for that).")
         with self._lock:
@@ -154,9 +151,8 @@ class ServedModel:
             self.items = {str(raw): i for i, raw in enumerate(self.model.item_ids_.tolist())}
             self.seen = self.model.train_matrix_
             self._refresh_titles()
-            if self.index is not None:
-                self.item_reps = self.model.item_representations()
-                v = self.model.item_factors(self.item_reps).numpy()
+            if isinstance(self.model, Factorised) and self.index is not None:
+                v = self.model.item_factors().numpy()
                 old = index[index < n_before]
                 if len(old):
                     self.index.update(old, v[old])

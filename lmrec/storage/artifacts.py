@@ -106,6 +106,32 @@ def load_arrays(path: Path) -> dict[str, np.ndarray]:
         raise ArtifactError(f"{path} is not a readable safetensors file ({exc}); the file is corrupt.") from None
 
 
+def check_csr(arrays: dict[str, np.ndarray], prefix: str, shape: tuple[int, int], path: Path):  # type: ignore[no-untyped-def]
+    """The CSR matrix stored as ``<prefix>.indptr / .indices / .data`` in ``arrays``, after checking
+    its structure (a corrupt index array would otherwise crash scipy or torch later, not here)."""
+    import scipy.sparse as sp
+
+    try:
+        indptr, indices, data = (arrays[f"{prefix}.{k}"] for k in ("indptr", "indices", "data"))
+    except KeyError as exc:
+        raise ArtifactError(f"{path}: the {prefix!r} matrix is missing its {exc.args[0]!r} array.") from None
+    rows, cols = (int(x) for x in shape)
+    problem = None
+    if indptr.ndim != 1 or indices.ndim != 1 or data.ndim != 1:
+        problem = "its arrays must be one-dimensional"
+    elif len(indptr) != rows + 1:
+        problem = f"indptr has {len(indptr)} entries for {rows} rows (expected {rows + 1})"
+    elif indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] != len(indices) or len(indices) != len(data):
+        problem = "indptr is not a non-decreasing offset array ending at the number of entries"
+    elif len(indices) and (indices.min() < 0 or indices.max() >= cols):
+        problem = f"column indices fall outside [0, {cols})"
+    elif not np.all(np.isfinite(data)):
+        problem = "it holds non-finite values"
+    if problem:
+        raise ArtifactError(f"{path}: the {prefix!r} matrix is corrupt: {problem}.")
+    return sp.csr_matrix((data, indices, indptr), shape=(rows, cols))
+
+
 def ids_to_json(ids: np.ndarray) -> list[Any]:
     """Raw ids as a JSON list (numpy scalars become Python ints/strings)."""
     return [x.item() if isinstance(x, np.generic) else x for x in ids.tolist()]

@@ -9,15 +9,16 @@ the encoder exactly (model files, pooling, max length, normalisation) and keys t
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from lmrec.errors import ConfigError, check_choice
+from lmrec.text.options import Encoder
+from lmrec.text.pooling import pool, resolve_pooling
 
 BUILTIN = ("minilm",)
 
@@ -58,35 +59,69 @@ class TextEncoder(Protocol):
     def encode(self, texts: list[str], *, progress: bool = True) -> np.ndarray: ...
 
 
+def load_hf(model: str, device: str = "cpu") -> tuple[Any, Any, str]:
+    """(tokenizer, transformers model in eval mode, local path) for a name or path, offline.
+
+    Decoders without a padding token pad with their end-of-text token (pooling reads the mask).
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    path = _resolve(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        net = AutoModel.from_pretrained(path).to(device).eval()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"Could not load encoder {model!r}: it is neither a built-in name "
+                          f"({', '.join(BUILTIN)}), a local model folder, nor in the offline "
+                          f"Hugging Face cache ({str(exc).splitlines()[0]}).") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, net, path
+
+
 class HFEncoder:
-    """A Hugging Face encoder (BERT-style) with mean or CLS pooling.
+    """A Hugging Face model (BERT- or GPT-style) with mean, CLS or last-token pooling.
 
     Parameters
     ----------
     model: "minilm" (built in), a hub name available offline in the HF cache, or a local path.
     max_length: tokens kept per text. batch_size: texts per forward pass.
-    normalize: L2-normalise the output. pooling: "mean" (masked mean of tokens) or "cls".
+    normalize: L2-normalise the output. pooling: "mean", "cls", "last" or "auto" (last for decoders).
+    dtype: "float32", "bfloat16", or "int8" (dynamic quantisation of the linear layers, CPU).
     device: "cpu", "cuda", ...
     """
 
     def __init__(self, model: str = "minilm", *, max_length: int = 128, batch_size: int = 64,
-                 normalize: bool = True, pooling: str = "mean", device: str = "cpu") -> None:
-        check_choice("HFEncoder", "pooling", pooling, ["mean", "cls"])
-        from transformers import AutoModel, AutoTokenizer
+                 normalize: bool = True, pooling: str = "auto", dtype: str = "float32", device: str = "cpu") -> None:
+        check_choice("HFEncoder", "pooling", pooling, ["auto", "mean", "cls", "last"])
+        check_choice("HFEncoder", "dtype", dtype, ["float32", "bfloat16", "int8"])
+        tokenizer, net, path = load_hf(model, device)
+        if dtype == "bfloat16":
+            net = net.to(torch.bfloat16)
+        elif dtype == "int8":
+            net = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
+        self._setup(tokenizer, net, model, path, "" if dtype == "float32" else dtype, max_length, batch_size,
+                    normalize, pooling, device)
 
-        self.model_name = model
-        path = _resolve(model)
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModel.from_pretrained(path).to(device).eval()
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"Could not load encoder {model!r}: it is neither a built-in name "
-                              f"({', '.join(BUILTIN)}), a local model folder, nor in the offline "
-                              f"Hugging Face cache ({str(exc).splitlines()[0]}).") from None
+    @classmethod
+    def from_loaded(cls, tokenizer: Any, model: Any, *, name: str, identity_extra: str, path: str,
+                    max_length: int = 128, batch_size: int = 64, normalize: bool = True, pooling: str = "auto",
+                    device: str = "cpu") -> HFEncoder:
+        """An encoder over an already loaded tokenizer and model (a tuned encoder's);
+        ``identity_extra`` (a digest of its weights) keeps its vectors apart in the cache."""
+        encoder = cls.__new__(cls)
+        encoder._setup(tokenizer, model, name, path, identity_extra, max_length, batch_size, normalize, pooling,
+                       device)
+        return encoder
+
+    def _setup(self, tokenizer: Any, model: Any, name: str, path: str, extra: str, max_length: int,
+               batch_size: int, normalize: bool, pooling: str, device: str) -> None:
+        self.model_name, self.tokenizer, self.model = name, tokenizer, model
         self.max_length, self.batch_size, self.normalize = max_length, batch_size, normalize
-        self.pooling, self.device = pooling, device
-        self.dim = int(self.model.config.hidden_size)
-        self.identity = f"hf|{model}|{_files_digest(path)}|{pooling}|{max_length}|{normalize}"
+        self.pooling, self.device = resolve_pooling(pooling, model.config), device
+        self.dim = int(model.config.hidden_size)
+        self.identity = f"hf|{name}|{_files_digest(path)}|{self.pooling}|{max_length}|{normalize}" + \
+            (f"|{extra}" if extra else "")
 
     @torch.no_grad()
     def encode(self, texts: list[str], *, progress: bool = True) -> np.ndarray:
@@ -97,15 +132,11 @@ class HFEncoder:
             idx = order[lo: lo + self.batch_size]
             batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt").to(self.device)
-            hidden = self.model(**batch).last_hidden_state  # (B, T, H)
-            if self.pooling == "mean":
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-            else:
-                vec = hidden[:, 0]
+            hidden = self.model(**batch).last_hidden_state  # (B, L, H)
+            vec = pool(hidden, batch["attention_mask"], self.pooling).float()
             if self.normalize:
                 vec = torch.nn.functional.normalize(vec, dim=-1)
-            out[idx] = vec.float().cpu().numpy()
+            out[idx] = vec.cpu().numpy()
         return out
 
 
@@ -141,11 +172,23 @@ def get_encoder(model: str = "minilm", backend: str = "hf", **kwargs: object) ->
     return ENCODERS[backend](model, **kwargs)
 
 
+def build_encoder(options: Encoder, device: str = "cpu") -> TextEncoder:
+    """The inference encoder an :class:`~lmrec.text.options.Encoder` part describes (its weights as
+    loaded: a tuned encoder's own weights are loaded by :mod:`lmrec.text.tuning`)."""
+    options.validate()
+    device = options.device or device
+    if options.backend == "sentence-transformers":
+        return SentenceTransformerEncoder(options.model, max_length=options.max_length,
+                                          batch_size=options.batch_size, device=device)
+    return HFEncoder(options.model, max_length=options.max_length, batch_size=options.batch_size,
+                     pooling=options.pooling, dtype=options.dtype, device=device)
+
+
 def encode_texts(encoder: TextEncoder, texts: list[str], cache_dir: str | Path | None = None,
-                 *, progress: bool = True) -> np.ndarray:
-    """Encode with the on-disk cache: only texts never seen by this exact encoder are encoded."""
+                 *, progress: bool = True) -> tuple[np.ndarray, int]:
+    """(vectors (N, dim), cache hits): only texts never seen by this exact encoder are encoded."""
     if cache_dir is None:
-        return encoder.encode(texts, progress=progress)
+        return encoder.encode(texts, progress=progress), 0
     from lmrec.text.cache import EmbeddingCache
 
     cache = EmbeddingCache(cache_dir, encoder.identity)
@@ -157,5 +200,5 @@ def encode_texts(encoder: TextEncoder, texts: list[str], cache_dir: str | Path |
         by_text = dict(zip(uniq, vecs))
         for i in missing:
             found[i] = by_text[texts[i]]
-    encode_texts.last_cache = cache  # type: ignore[attr-defined]  (hits/misses, for reports and tests)
-    return np.stack(found) if found else np.zeros((0, encoder.dim), dtype=np.float32)
+    vectors = np.stack(found) if found else np.zeros((0, encoder.dim), dtype=np.float32)
+    return vectors, len(texts) - len(missing)

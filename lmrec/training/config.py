@@ -1,16 +1,18 @@
 """TrainConfig: every knob of the pairwise training loop, in one dataclass."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 from lmrec.errors import ConfigError, check_choice, check_positive
+from lmrec.evaluation.metrics import parse_metric
+from lmrec.options import Options
 
 SAMPLERS = ("uniform", "popularity", "in-batch", "hard", "all", "unseen")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Options):
     """Training-loop settings shared by every trained model (CLI flags map one to one).
 
     Attributes
@@ -41,7 +43,11 @@ class TrainConfig:
     progress: show progress bars.
     max_minutes: wall-clock budget for the whole loop (training and validation); no epoch is
         started that the mean epoch so far says would overrun it (at least one always runs).
-        None for no budget.
+        None for no budget. A guard only: a reported configuration is bounded by epochs.
+    grad_accum: split each batch into this many micro-batches, one backward pass each, and step
+        once: the gradient of the whole batch with the activation memory of one micro-batch.
+    precision: "fp32", or "bf16" (autocast to bfloat16 on CPU and CUDA: matrix products in
+        bfloat16, weights and the optimizer in float32).
     """
 
     epochs: int = 100
@@ -61,11 +67,17 @@ class TrainConfig:
     run_dir: str | None = None
     progress: bool = True
     max_minutes: float | None = None
+    grad_accum: int = 1
+    precision: str = "fp32"
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "lr", "n_negatives", "patience", "eval_every"):
+        for name in ("epochs", "batch_size", "lr", "n_negatives", "patience", "eval_every", "grad_accum"):
             check_positive("TrainConfig", name, getattr(self, name))
         check_choice("TrainConfig", "sampler", self.sampler, SAMPLERS)
+        check_choice("TrainConfig", "precision", self.precision, PRECISIONS)
+        if self.grad_accum > self.batch_size:
+            raise ConfigError(f"The 'grad_accum' parameter of TrainConfig must be at most batch_size "
+                              f"({self.batch_size}): each micro-batch needs a row; got {self.grad_accum!r}.")
         check_positive("TrainConfig", "weight_decay", self.weight_decay, allow_zero=True)
         check_positive("TrainConfig", "hard_pool", self.hard_pool)
         if not 0 < self.plateau_decay <= 1:
@@ -73,21 +85,4 @@ class TrainConfig:
                               f"got {self.plateau_decay!r}.")
         if self.max_minutes is not None:
             check_positive("TrainConfig", "max_minutes", self.max_minutes)
-        from lmrec.evaluation.metrics import parse_metric
-
         parse_metric(self.metric)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_any(cls, value: TrainConfig | dict[str, Any] | None) -> TrainConfig:
-        """Accept a TrainConfig, a dict of its fields (as saved in manifests), or None."""
-        if isinstance(value, cls):
-            return value
-        value = value or {}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ConfigError(f"Unknown TrainConfig field(s) {unknown}; supported: {sorted(known)}.")
-        return cls(**value)

@@ -1,91 +1,62 @@
-"""The one pairwise training loop, readable top to bottom.
+"""The one training loop, readable top to bottom.
 
-A trainable model exposes ``module_`` (a torch Module) and
-``batch_scores(rows, pos, neg) -> (pos_scores (B,), neg_scores (B, m), regularisation)``, where
-``rows`` indexes the training interactions of the batch (so a model can find the user and the
-history before that interaction), ``pos`` the positive items ``(B,)`` and ``neg`` the negatives
-``(B, m)``. The loop draws negatives (uniform, popularity, in-batch, hard, or the whole
-catalogue with or without the user's other training items), applies the loss, evaluates on
-validation for early stopping (optionally going back to the best weights with a lower learning
-rate at each evaluation without improvement), restores the best weights and logs every epoch.
-A model whose ``user_grouped_batches`` is true gets each user's rows in one run of the epoch
-order (users shuffled), so it can share work across a user's rows; one whose
-``shared_negatives`` is true (softmax loss, "unseen" sampler) scores the catalogue once per user
-of a batch through ``catalogue_scores`` (:func:`shared_negatives_loss`).
+A model's ``fit`` describes what to train as a :class:`TrainingTask` — its torch module, a
+``step`` that turns a batch of training rows into a loss (the model draws its negatives and
+scores them there, see :mod:`lmrec.training.pairwise`), optional optimizer parameter groups and
+hooks — and passes a ``validate`` callback that returns the validation metric. The loop owns
+everything else: epoch order (rows of one group, e.g. one user, kept together when asked),
+micro-batches for gradient accumulation, bf16 autocast, AdamW, early stopping on the
+validation metric with the best weights restored, the learning rate lowered on a plateau, an
+optional wall-clock guard, progress bars and the run directory. It asks the model nothing else.
 """
 from __future__ import annotations
 
-import copy
+import contextlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
-from lmrec.data.interactions import Interactions
-from lmrec.data.sampling import NegativeSampler
-from lmrec.evaluation.evaluator import EvalTask, evaluate_task
-from lmrec.evaluation.metrics import parse_metric
 from lmrec.training.config import TrainConfig
 
-FULL_CATALOGUE = ("all", "unseen")  # samplers that score every item as a negative
 
+@dataclass
+class TrainingTask:
+    """What the loop trains.
 
-class PairwiseModel(Protocol):
-    module_: torch.nn.Module
-
-    def batch_scores(self, rows: torch.Tensor, pos: torch.Tensor,
-                     neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
-
-
-def draw_negatives(model: PairwiseModel, cfg: TrainConfig, sampler: NegativeSampler, users: np.ndarray,
-                   rows: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-    """(B, n_negatives) negative items for the batch, by ``cfg.sampler`` ((B, N) for "all" and "unseen")."""
-    if cfg.sampler in FULL_CATALOGUE:  # the positive is among them; the loop masks its score out
-        return torch.arange(sampler.n_items, device=pos.device).expand(len(pos), -1)
-    if cfg.sampler == "in-batch":
-        shifts = torch.arange(1, cfg.n_negatives + 1)
-        idx = (torch.arange(len(pos))[:, None] + shifts[None, :]) % max(len(pos), 1)
-        return pos[idx]  # other rows' positives: popularity-distributed, may include own positives rarely
-    neg = torch.from_numpy(sampler.sample(users)).to(pos.device)
-    if cfg.sampler != "hard":
-        return neg
-    with torch.no_grad():  # score the candidate pool with the current model, keep the hardest
-        _, pool_scores, _ = model.batch_scores(rows, pos, neg)
-    if pool_scores.dim() == 3:  # one score per head (K, B, m): the hardest for their mean, the served score
-        pool_scores = pool_scores.mean(0)
-    hardest = torch.topk(pool_scores, cfg.n_negatives, dim=1).indices
-    return torch.gather(neg, 1, hardest)
-
-
-def full_catalogue_mask(cfg: TrainConfig, sampler: NegativeSampler, users: np.ndarray, pos: torch.Tensor,
-                        neg: torch.Tensor) -> torch.Tensor:
-    """(B, N) bool: the scores a full-catalogue sampler leaves out — the positive ("all"), or every
-    item the user has in training ("unseen"; the positive is one of them)."""
-    if cfg.sampler == "unseen":
-        return torch.from_numpy(sampler.known_rows(users)).to(neg.device)
-    return neg == pos[:, None]
-
-
-def shared_negatives_loss(model: Any, sampler: NegativeSampler, users: np.ndarray, rows: torch.Tensor,
-                          pos: torch.Tensor,
-                          loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
-    """The softmax loss of a batch whose negatives are, for each positive, its user's unseen items,
-    with the catalogue scored once per distinct user of the batch.
-
-    log Σ_unseen e^s over a user's catalogue row is shared by all the user's positives, and the
-    softmax of a positive against that single log-sum equals its softmax against the whole set.
+    module: the torch module whose parameters are trained and whose state is kept at the best epoch.
+    step: ``step(rows) -> loss``: the mean loss over the training rows ``rows`` (int64, (B,)).
+    n_rows: number of training rows (an epoch visits each once).
+    groups: (n_rows,) group of each row (its user) when a batch must hold a group's rows together
+        (a sequence tower shares one window per user); None for a plain shuffle.
+    param_groups: optimizer parameter groups (e.g. a separate encoder learning rate, as
+        ``{"params": [...], "lr": ...}``); None trains every parameter of ``module`` at ``cfg.lr``.
+    after_update: called after every optimizer step (a text encoder refreshes its table there).
+    before_validation: called before each validation (and at the end when none ran), to bring
+        state derived from the weights up to date (a tuned encoder's catalogue table).
     """
-    group_users, group = np.unique(users, return_inverse=True)
-    group_t = torch.from_numpy(group.reshape(-1)).to(pos.device)
-    pos_scores, catalogue, reg = model.catalogue_scores(rows, pos, group_users, group_t)
-    seen = torch.from_numpy(sampler.known_rows(group_users)).to(catalogue.device)
-    # a finite floor, not -inf: a user with every item seen gets a negligible log-sum, not NaN gradients
-    log_sum = torch.logsumexp(catalogue.masked_fill(seen, torch.finfo(catalogue.dtype).min), dim=-1)
-    return loss_fn(pos_scores, log_sum[..., group_t].unsqueeze(-1)) + reg  # any leading heads axis kept
+
+    module: nn.Module
+    step: Callable[[np.ndarray], torch.Tensor]
+    n_rows: int
+    groups: np.ndarray | None = None
+    param_groups: list[dict[str, Any]] | None = None
+    after_update: Callable[[], None] | None = None
+    before_validation: Callable[[], None] | None = None
+
+
+@dataclass
+class TrainingLog:
+    """Per-epoch records (also in ``cfg.run_dir``) and the epoch whose weights were kept."""
+
+    records: list[dict[str, Any]]
+    best_epoch: int
 
 
 class RunLog:
@@ -106,8 +77,108 @@ class RunLog:
                 fh.write(json.dumps(record) + "\n")
 
 
-def warm_start(module: torch.nn.Module, source: torch.nn.Module) -> int:
-    """Copy trained parameters into a fresh module of the same class; returns how many were copied.
+def autocast(cfg: TrainConfig) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on the configured device type when ``cfg.precision == "bf16"``."""
+    if cfg.precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(cfg.device).type, dtype=torch.bfloat16)
+
+
+def epoch_order(task: TrainingTask, rng: np.random.Generator) -> np.ndarray:
+    """A random order of the training rows; with ``groups``, groups in random order, each group's
+    rows together (and shuffled within)."""
+    order = rng.permutation(task.n_rows)
+    if task.groups is not None:
+        rank = rng.permutation(int(task.groups.max()) + 1)
+        order = order[np.argsort(rank[task.groups[order]], kind="stable")]
+    return order
+
+
+def accumulate(task: TrainingTask, rows: np.ndarray, parts: int, cfg: TrainConfig) -> float:
+    """Backward through ``rows`` in ``parts`` micro-batches, each loss weighted by its share of
+    the batch, so the summed gradient is the whole batch's; returns the batch loss."""
+    total = 0.0
+    for chunk in np.array_split(rows, min(parts, len(rows))):
+        with autocast(cfg):
+            loss = task.step(chunk) * (len(chunk) / len(rows))
+        loss.backward()
+        total += float(loss.detach())
+    return total
+
+
+def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of what training changes: trainable parameters and buffers (frozen weights, such as a
+    LoRA-adapted encoder's base, are left out: they never change)."""
+    keep = {n for n, p in module.named_parameters() if p.requires_grad} | {n for n, _ in module.named_buffers()}
+    return {k: v.detach().clone() for k, v in module.state_dict().items() if k in keep}
+
+
+def batches(order: np.ndarray, size: int, desc: str, show: bool) -> Iterator[np.ndarray]:
+    for lo in tqdm(range(0, len(order), size), desc=desc, leave=False, disable=not show):
+        yield order[lo: lo + size]
+
+
+def train(task: TrainingTask, cfg: TrainConfig, validate: Callable[[], float] | None = None,
+          run_config: dict[str, Any] | None = None) -> TrainingLog:
+    """Train ``task.module`` in place; returns the per-epoch records and the best epoch.
+
+    ``validate()`` (called in eval mode, after ``before_validation``) returns the validation
+    metric every ``cfg.eval_every`` epochs; without it the loop runs ``cfg.epochs`` epochs.
+    """
+    cfg.validate()
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    module = task.module
+    opt = torch.optim.AdamW(task.param_groups or module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    log = RunLog(cfg.run_dir, {"model": run_config or {}, "train": cfg.to_dict()})
+    label = f"valid_{cfg.metric}"
+    best, best_state, best_epoch, stale = -np.inf, None, 0, 0
+    began = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        if cfg.max_minutes is not None and epoch > 1 and (start - began) * epoch / (epoch - 1) > 60 * cfg.max_minutes:
+            break  # the mean epoch so far says the next one would overrun the budget
+        module.train()
+        total, steps = 0.0, 0
+        for rows in batches(epoch_order(task, rng), cfg.batch_size, f"epoch {epoch}", cfg.progress):
+            opt.zero_grad(set_to_none=True)
+            total += accumulate(task, rows, cfg.grad_accum, cfg)
+            opt.step()
+            steps += 1
+            if task.after_update is not None:
+                task.after_update()
+        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(steps, 1), "lr": opt.param_groups[0]["lr"],
+                                  "train_seconds": round(time.perf_counter() - start, 3)}
+        if validate is not None and epoch % cfg.eval_every == 0:
+            module.eval()
+            if task.before_validation is not None:
+                task.before_validation()
+            with torch.no_grad():
+                value = float(validate())
+            record[label] = value
+            if value > best:
+                best, best_state, best_epoch, stale = value, snapshot(module), epoch, 0
+            else:
+                stale += 1
+                if cfg.plateau_decay < 1 and best_state is not None and stale < cfg.patience:
+                    module.load_state_dict(best_state, strict=False)  # restart from the best, more slowly
+                    for group in opt.param_groups:
+                        group["lr"] *= cfg.plateau_decay
+        log.log(record)
+        if cfg.progress:
+            tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+        if stale >= cfg.patience:
+            break
+    module.eval()
+    if best_state is not None:
+        module.load_state_dict(best_state, strict=False)  # the state validated best, its text table included
+    elif task.before_validation is not None:
+        task.before_validation()  # no validation ran: bring derived state (a text table) up to date
+    return TrainingLog(log.records, best_epoch if best_state is not None else len(log.records))
+
+
+def warm_start(module: nn.Module, source: nn.Module) -> int:
+    """Copy trained parameters into a fresh module; returns how many were copied.
 
     Equal shapes are copied; a table that grew along its first axis (users or items appended after
     the old ones) gets the old rows. Buffers (frozen text embeddings) are not copied: the new
@@ -128,82 +199,3 @@ def warm_start(module: torch.nn.Module, source: torch.nn.Module) -> int:
                 continue
             copied += 1
     return copied
-
-
-def train_pairwise(model: Any, train: Interactions, valid: Interactions | None, cfg: TrainConfig,
-                   loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                   model_config: dict[str, Any]) -> list[dict[str, Any]]:
-    """Train ``model`` in place; returns the per-epoch records (also in ``cfg.run_dir``)."""
-    cfg.validate()
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    kind = cfg.sampler if cfg.sampler in ("uniform", "popularity") else "uniform"
-    n_draw = cfg.n_negatives * (cfg.hard_pool if cfg.sampler == "hard" else 1)
-    sampler = NegativeSampler(train, kind, n_draw, alpha=cfg.pop_alpha, seed=cfg.seed)
-    source = getattr(model, "_init_from", None)
-    if source is not None:
-        warm_start(model.module_, source.module_)
-    opt = torch.optim.AdamW(model.module_.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)  # 0: Adam
-    spec = parse_metric(cfg.metric)
-    val_task = EvalTask.build(train, valid) if valid is not None and len(valid) else None
-    log = RunLog(cfg.run_dir, {"model": model_config, "train": cfg.to_dict()})
-    items_all = torch.as_tensor(train.items)
-    shared = getattr(model, "shared_negatives", False)
-    best, best_state, stale = -np.inf, None, 0
-    began = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
-        start = time.perf_counter()
-        if cfg.max_minutes is not None and epoch > 1 and \
-                (start - began) * epoch / (epoch - 1) > 60 * cfg.max_minutes:
-            break  # the mean epoch so far says the next one would overrun the budget
-        model.module_.train()
-        order = rng.permutation(len(train))
-        if getattr(model, "user_grouped_batches", False):  # users in random order, each one's rows together
-            rank = rng.permutation(train.n_users)
-            order = order[np.argsort(rank[train.users[order]], kind="stable")]
-        total, steps = 0.0, 0
-        batches = range(0, len(order), cfg.batch_size)
-        for lo in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress):
-            idx = order[lo: lo + cfg.batch_size]
-            rows = torch.from_numpy(idx).to(cfg.device)
-            pos = items_all[rows.cpu()].to(cfg.device)
-            users = train.users[idx]
-            if shared:
-                loss = shared_negatives_loss(model, sampler, users, rows, pos, loss_fn)
-            else:
-                neg = draw_negatives(model, cfg, sampler, users, rows, pos)
-                pos_scores, neg_scores, reg = model.batch_scores(rows, pos, neg)
-                if cfg.sampler in FULL_CATALOGUE:  # the positive (and for "unseen" the user's other items) left out
-                    neg_scores = neg_scores.masked_fill(full_catalogue_mask(cfg, sampler, users, pos, neg), -torch.inf)
-                loss = loss_fn(pos_scores, neg_scores) + reg
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach())
-            steps += 1
-        record: dict[str, Any] = {"epoch": epoch, "loss": total / max(steps, 1), "lr": opt.param_groups[0]["lr"],
-                                  "train_seconds": round(time.perf_counter() - start, 3)}
-        if val_task is not None and epoch % cfg.eval_every == 0:
-            model.module_.eval()
-            with torch.no_grad():
-                value = evaluate_task(model, val_task, [spec]).summary()[spec.label]
-            record[f"valid_{spec.label}"] = value
-            if value > best:
-                best, best_state, stale = value, copy.deepcopy(model.module_.state_dict()), 0
-            else:
-                stale += 1
-                if cfg.plateau_decay < 1 and best_state is not None and stale < cfg.patience:
-                    model.module_.load_state_dict(best_state)  # restart from the best, more slowly
-                    for group in opt.param_groups:
-                        group["lr"] *= cfg.plateau_decay
-        log.log(record)
-        if cfg.progress:
-            tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-        if stale >= cfg.patience:
-            break
-    if best_state is not None:
-        model.module_.load_state_dict(best_state)
-    model.module_.eval()
-    model.best_epoch_ = max(log.records, key=lambda r: r.get(f"valid_{spec.label}", -np.inf))["epoch"] \
-        if best_state is not None else len(log.records)
-    return log.records

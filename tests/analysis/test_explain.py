@@ -6,6 +6,7 @@ import pytest
 from lmrec.analysis import explain
 from lmrec.errors import ConfigError
 from lmrec.models import EASE, BPRMF, LMRanker
+from lmrec.models.lm import ItemTower
 from lmrec.training import TrainConfig
 
 CFG = TrainConfig(epochs=80, batch_size=16, lr=0.05, progress=False, seed=3)
@@ -28,7 +29,7 @@ def test_id_models_explain_by_similarity(tiny_split):
 
 
 def test_text_model_explains_fields(tiny_split):
-    model = LMRanker(dim=8, cache_dir=None, config=CFG).fit(tiny_split.train)
+    model = LMRanker(items=ItemTower(dim=8), cache_dir=None, config=CFG).fit(tiny_split.train)
     e = explain(model, user=0, item=3)
     assert e.method == "leave-one-out" and e.fields[0]["field"] == "title" and e.fields[0]["value"] == "grape"
     # one field: its share is all of the positive part, or 0 when blanking it raises the score

@@ -1,4 +1,5 @@
-"""One conformance battery, run against every registered model on the tiny dataset."""
+"""One conformance battery, run against every registered model on the tiny dataset, and against
+LMRanker in several named configurations of its parts (towers x scorers x ID modes x tuning)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,23 +7,57 @@ import pytest
 
 from lmrec.errors import ArtifactError, ConfigError
 from lmrec.models import MODELS, Recommender, create_model
+from lmrec.models.capabilities import Factorised, NewUsers
+from lmrec.models.lm import AttentionUser, Cosine, ItemTower, MeanUser, SequenceUser
+from lmrec.text.options import Encoder, LoRA
 from lmrec.training import TrainConfig
 
 FAST_TRAIN = TrainConfig(epochs=150, batch_size=16, lr=0.05, patience=150, progress=False, seed=3)
-PARAMS = {"itemknn": {"k": 5}, "ease": {"lam": 1.0}, "bpr-mf": {"dim": 8, "reg": 0.0, "config": FAST_TRAIN},
-          "lightgcn": {"dim": 8, "layers": 1, "reg": 0.0, "config": FAST_TRAIN},
-          "lm-ranker": {"dim": 8, "cache_dir": None, "config": FAST_TRAIN},
-          "text-knn": {"cache_dir": None}}
-PERSONALISED = {"itemknn", "ease", "bpr-mf", "lightgcn", "lm-ranker", "text-knn"}
+UNSEEN = TrainConfig(epochs=150, batch_size=16, lr=0.05, patience=150, sampler="unseen", progress=False, seed=3)
+TUNED = TrainConfig(epochs=60, batch_size=16, lr=0.05, patience=60, progress=False, seed=3)
+LM = {"items": ItemTower(dim=8), "cache_dir": None, "config": FAST_TRAIN}
+# tuned encoders: the tiny random BERT of conftest.tiny_encoder stands in for the model name
+TINY_LORA = Encoder("tiny", tune="lora", lora=LoRA(rank=4), lr=5e-3, refresh_every=2)
+TINY_FULL = Encoder("tiny", tune="full", lr=1e-3, refresh_every=2)
+# case -> (registered model, parameters); every registered model has a case named after it
+CASES: dict[str, tuple[str, dict]] = {
+    **{name: (name, {}) for name in MODELS},
+    "itemknn": ("itemknn", {"k": 5}), "ease": ("ease", {"lam": 1.0}),
+    "bpr-mf": ("bpr-mf", {"dim": 8, "reg": 0.0, "config": FAST_TRAIN}),
+    "lightgcn": ("lightgcn", {"dim": 8, "layers": 1, "reg": 0.0, "config": FAST_TRAIN}),
+    "text-knn": ("text-knn", {"cache_dir": None}),
+    "lm-ranker": ("lm-ranker", LM),
+    "lm-ranker[attention,cosine,item-ids]": ("lm-ranker", {**LM, "user": AttentionUser(max_history=4),
+                                                           "items": ItemTower(dim=8, ids=True),
+                                                           "scorer": Cosine(0.2), "loss": "softmax"}),
+    "lm-ranker[sequence,cosine,graph]": ("lm-ranker", {**LM, "user": SequenceUser(max_history=4),
+                                                       "items": ItemTower(dim=8, graph_layers=1),
+                                                       "scorer": Cosine(0.2), "loss": "softmax"}),
+    "lm-ranker[mean,cosine,lora]": ("lm-ranker", {**LM, "encoder": TINY_LORA, "scorer": Cosine(0.2), "loss": "softmax",
+                                                  "config": TUNED}),
+    "lm-ranker[sequence,dot,full]": ("lm-ranker", {**LM, "encoder": TINY_FULL, "user": SequenceUser(max_history=4),
+                                                   "config": TUNED}),
+    "lm-ranker[mean,hybrid-ids,shared-negatives]": ("lm-ranker", {
+        **LM, "user": MeanUser(ids=True, shared_negatives=True), "items": ItemTower(dim=8, ids=True, history_ids=True),
+        "scorer": Cosine(0.2), "loss": "softmax", "config": UNSEEN}),
+}
+USER_PARAMETERS = {"lm-ranker[mean,hybrid-ids,shared-negatives]"}  # a known user adds a learned ID part
+PERSONALISED = {"itemknn", "ease", "bpr-mf", "lightgcn", "text-knn"} | {c for c, (m, _) in CASES.items()
+                                                                        if m == "lm-ranker"}
 
 
-def make(name: str) -> Recommender:
-    return create_model(name, **PARAMS.get(name, {}))
+def make(case: str) -> Recommender:
+    name, params = CASES[case]
+    return create_model(name, **params)
 
 
-@pytest.fixture(params=sorted(MODELS))
-def fitted(request, tiny_split):
-    return request.param, make(request.param).fit(tiny_split.train)  # valid holds rare items: no early stopping here
+@pytest.fixture(scope="module", params=sorted(CASES))
+def fitted(request, tiny_data, tiny_encoder):
+    """Each case fitted once for the module (the tests only read the model); no validation data."""
+    name, params = CASES[request.param]
+    if "encoder" in params:
+        params = {**params, "encoder": Encoder.from_dict({**params["encoder"].to_dict(), "model": tiny_encoder})}
+    return request.param, create_model(name, **params).fit(tiny_data)
 
 
 def test_fit_returns_self(tiny_split):
@@ -129,11 +164,10 @@ def test_bad_parameters_name_the_parameter(tiny_split):
 def test_factors_reproduce_scores(fitted):
     """Where a model offers factors (for vector-index serving), U @ V.T must equal its scores."""
     name, model = fitted
-    factors = model.factors()
-    if factors is None:
+    if not isinstance(model, Factorised):
         assert name in {"random", "most-popular", "itemknn", "ease", "text-knn"}
         return
-    u, v = factors
+    u, v = model.factors()
     np.testing.assert_allclose((u @ v.T).numpy(), model.score(np.arange(model.n_users_)), rtol=1e-4, atol=1e-4)
 
 
@@ -147,4 +181,10 @@ def test_score_history_matches_known_user(fitted, tiny_split):
         with pytest.raises(ConfigError, match="cannot score a new user"):
             model.score_history(items)
         return
+    if name in USER_PARAMETERS:  # the new user lacks the known user's ID part, and nothing else
+        assert np.isfinite(model.score_history(items).numpy()).all()
+        return
     np.testing.assert_allclose(model.score_history(items).numpy(), model.score([10])[0], rtol=1e-4, atol=1e-5)
+    if isinstance(model, NewUsers):  # the new user's vector is the known user's
+        np.testing.assert_allclose(model.new_user_vector(items).numpy(), model.factors()[0][10].numpy(),
+                                   rtol=1e-4, atol=1e-5)

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from lmrec.models import LMRanker
+from lmrec.models.lm import ItemTower
 from lmrec.storage.versions import ModelStore
 from lmrec.training import TrainConfig
 
@@ -24,7 +25,7 @@ API_KEY = "test-key"
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, tiny_data):
     cfg = TrainConfig(epochs=80, batch_size=16, lr=0.05, progress=False, seed=3)
-    model = LMRanker(dim=8, cache_dir=str(tmp_path_factory.mktemp("cache")), config=cfg).fit(tiny_data)
+    model = LMRanker(items=ItemTower(dim=8), cache_dir=str(tmp_path_factory.mktemp("cache")), config=cfg).fit(tiny_data)
     path = tmp_path_factory.mktemp("trained") / "model"
     model.save(path)
     return path

@@ -7,16 +7,20 @@ import numpy as np
 
 import pytest
 
+import torch
+
 from lmrec.errors import ConfigError
+from lmrec.losses import Softmax, softmax
 from lmrec.models import BPRMF
-from lmrec.training import TrainConfig
+from lmrec.training import Negatives, TrainConfig, TrainingLog, TrainingTask, pairwise_step
+from lmrec.training import train as train_loop
 
 
 def test_run_dir_and_early_stopping(tiny_split, tmp_path):
     cfg = TrainConfig(epochs=40, batch_size=16, lr=0.05, patience=3, progress=False, run_dir=str(tmp_path / "run"))
     model = BPRMF(dim=4, loss="hinge", config=cfg).fit(tiny_split.train, tiny_split.valid)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert records == model.history_
+    assert records == model.training_log_
     assert len(records) < 40, "validation stalls quickly on the tiny data: early stopping must end the run"
     best = max(r["valid_ndcg@10"] for r in records)
     assert [r["epoch"] for r in records if r["valid_ndcg@10"] == best][0] == model.best_epoch_
@@ -45,7 +49,7 @@ def test_config_errors(tiny_split):
 def test_every_negative_sampler_trains(tiny_split, sampler):
     cfg = TrainConfig(epochs=150, batch_size=16, lr=0.05, n_negatives=2, sampler=sampler, progress=False, seed=3)
     model = BPRMF(dim=8, reg=0.0, config=cfg).fit(tiny_split.train)
-    assert model.history_[-1]["loss"] < model.history_[0]["loss"]
+    assert model.training_log_[-1]["loss"] < model.training_log_[0]["loss"]
     scores = model.score([0, 10])
     # each held-out item beats the other taste group's items (popularity sampling rarely pushes the
     # rare items 8, 9 down, so they are left out of the comparison)
@@ -53,8 +57,6 @@ def test_every_negative_sampler_trains(tiny_split, sampler):
 
 
 def test_warm_start_copies_weights_and_grown_tables():
-    import torch
-
     from lmrec.training.loop import warm_start
 
     old, new = torch.nn.Embedding(3, 4), torch.nn.Embedding(5, 4)
@@ -67,61 +69,109 @@ def test_warm_start_copies_weights_and_grown_tables():
 
 def test_time_budget_stops_before_an_overrunning_epoch(tiny_split):
     tight = BPRMF(dim=4, config=TrainConfig(epochs=50, batch_size=16, max_minutes=1e-9, progress=False))
-    assert len(tight.fit(tiny_split.train).history_) == 1, "one epoch always runs, none after the budget is spent"
+    assert len(tight.fit(tiny_split.train).training_log_) == 1, "one epoch always runs, none after the budget is spent"
     loose = BPRMF(dim=4, config=TrainConfig(epochs=5, batch_size=16, max_minutes=60.0, progress=False))
-    assert len(loose.fit(tiny_split.train).history_) == 5
+    assert len(loose.fit(tiny_split.train).training_log_) == 5
     with pytest.raises(ConfigError, match="'max_minutes' parameter of TrainConfig must be a number > 0; got 0"):
         BPRMF(config=TrainConfig(max_minutes=0)).fit(tiny_split.train)
 
 
 
+class Spy:
+    """A softmax loss that records how many negative scores each row masks out."""
+
+    def __init__(self) -> None:
+        self.masked: list[torch.Tensor] = []
+
+    def __call__(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        self.masked.append(torch.isinf(neg).sum(1))
+        return softmax(pos, neg)
+
+
+def spy_run(model: BPRMF, train, cfg: TrainConfig) -> tuple[Spy, TrainingLog]:
+    """One epoch of ``model``'s scores under a spying loss."""
+    spy = Spy()
+    step = pairwise_step(model._batch_scores, spy, Negatives(train, cfg), train)
+    return spy, train_loop(TrainingTask(model.module_, step, len(train)), cfg)
+
+
 def test_full_catalogue_negatives_leave_the_positive_out(tiny_split):
-    import torch
-
-    from lmrec.data.sampling import NegativeSampler
-    from lmrec.losses import softmax
-    from lmrec.training.loop import draw_negatives, train_pairwise
-
     n = tiny_split.train.n_items
     cfg = TrainConfig(epochs=1, batch_size=4, sampler="all", progress=False)
     pos = torch.tensor([3, 0])
-    neg = draw_negatives(None, cfg, NegativeSampler(tiny_split.train), np.array([0, 1]), torch.tensor([0, 1]), pos)
+    neg = Negatives(tiny_split.train, cfg).draw(np.array([0, 1]), pos)
     assert neg.shape == (2, n) and (neg == torch.arange(n)).all()
-    model = BPRMF(dim=4, config=cfg).fit(tiny_split.train)
-    masked = []
-
-    def spy(p, neg_scores):
-        masked.append(torch.isinf(neg_scores).sum(1))
-        return softmax(p, neg_scores)
-
-    train_pairwise(model, tiny_split.train, None, cfg, spy, {})
-    assert torch.cat(masked).eq(1).all(), "exactly one masked score per row: the positive's own"
+    spy, _ = spy_run(BPRMF(dim=4, config=cfg).fit(tiny_split.train), tiny_split.train, cfg)
+    assert torch.cat(spy.masked).eq(1).all(), "exactly one masked score per row: the positive's own"
     # equal scores: softmax over the positive and the N - 1 others gives log N (log(N + 1) if the
     # positive were left among its own negatives)
     assert abs(float(softmax(torch.zeros(1), torch.zeros(1, n - 1))) - np.log(n)) < 1e-5
 
 
 def test_unseen_negatives_leave_every_training_item_of_the_user_out(tiny_split):
-    import torch
-
-    from lmrec.losses import softmax
-    from lmrec.training.loop import train_pairwise
-
     train = tiny_split.train
     cfg = TrainConfig(epochs=1, batch_size=4, sampler="unseen", progress=False, seed=5)
-    model = BPRMF(dim=4, config=cfg).fit(train)
-    seen = []
-
-    def spy(p, neg_scores):
-        seen.append(torch.isinf(neg_scores).sum(1))
-        return softmax(p, neg_scores)
-
-    records = train_pairwise(model, train, None, cfg, spy, {})
+    spy, log = spy_run(BPRMF(dim=4, config=cfg).fit(train), train, cfg)
     order = np.random.default_rng(cfg.seed).permutation(len(train))  # the loop's first epoch order
     per_user = np.bincount(train.users, minlength=train.n_users)
-    assert len(records) == 1
-    np.testing.assert_array_equal(torch.cat(seen).numpy(), per_user[train.users[order]],
+    assert len(log.records) == 1
+    np.testing.assert_array_equal(torch.cat(spy.masked).numpy(), per_user[train.users[order]],
                                   err_msg="each row masks exactly its user's training items (the positive among them)")
+
+
+def test_gradient_accumulation_of_two_half_batches_equals_one_full_batch(tiny_split):
+    """Deterministic negatives (the whole catalogue), one step of a full batch: accumulating two
+    halves must give the same update as the whole batch."""
+    train = tiny_split.train
+
+    def one_step(grad_accum: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = TrainConfig(epochs=1, batch_size=len(train), lr=0.1, sampler="unseen", grad_accum=grad_accum,
+                          progress=False, seed=7)
+        model = BPRMF(dim=4, loss="softmax", config=TrainConfig(epochs=1, progress=False, seed=7)).fit(train)
+        torch.manual_seed(0)
+        for p in model.module_.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+        before = torch.cat([p.detach().reshape(-1) for p in model.module_.parameters()])
+        step = pairwise_step(model._batch_scores, Softmax(), Negatives(train, cfg), train)
+        train_loop(TrainingTask(model.module_, step, len(train)), cfg)
+        return before, torch.cat([p.detach().reshape(-1) for p in model.module_.parameters()])
+
+    before, whole = one_step(1)
+    _, halves = one_step(2)
+    torch.testing.assert_close(halves, whole, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(whole, before), "the step moved the weights"
+    with pytest.raises(ConfigError, match="'grad_accum' parameter of TrainConfig must be at most batch_size"):
+        TrainConfig(batch_size=4, grad_accum=5).validate()
+
+
+def test_bf16_autocast_trains_on_cpu(tiny_split):
+    cfg = TrainConfig(epochs=60, batch_size=16, lr=0.05, precision="bf16", progress=False, seed=3)
+    model = BPRMF(dim=8, reg=0.0, config=cfg).fit(tiny_split.train)
+    scores = model.score([0, 10])
+    assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
+    assert model.module_.users.weight.dtype == torch.float32, "autocast keeps the weights in float32"
+    with pytest.raises(ConfigError, match="'precision' parameter of TrainConfig must be one of 'fp32', 'bf16'"):
+        TrainConfig(precision="fp16").validate()
+
+
+def test_the_loop_calls_the_task_hooks_and_groups_rows():
+    """after_update after every step, before_validation before every validation; rows of one group
+    come together in the epoch order."""
+    module = torch.nn.Linear(1, 1)
+    seen_batches: list[np.ndarray] = []
+    calls = {"update": 0, "validate": 0}
+    groups = np.repeat(np.arange(5), 4)
+
+    def step(rows: np.ndarray) -> torch.Tensor:
+        seen_batches.append(rows)
+        return module(torch.ones(len(rows), 1)).pow(2).mean()
+
+    task = TrainingTask(module, step, len(groups), groups=groups,
+                        after_update=lambda: calls.__setitem__("update", calls["update"] + 1),
+                        before_validation=lambda: calls.__setitem__("validate", calls["validate"] + 1))
+    log = train_loop(task, TrainConfig(epochs=3, batch_size=4, patience=10, progress=False), validate=lambda: 0.5)
+    assert calls == {"update": 15, "validate": 3} and len(log.records) == 3
+    assert all(len(set(groups[b])) == 1 for b in seen_batches), "batches of 4 hold one group's 4 rows each"
 
 
 def test_weight_decay_shrinks_the_trained_parameters(tiny_split):
@@ -138,8 +188,8 @@ def test_weight_decay_shrinks_the_trained_parameters(tiny_split):
 def test_plateau_decay_restarts_from_the_best_weights_with_a_lower_lr(tiny_split):
     cfg = TrainConfig(epochs=12, batch_size=16, lr=0.05, patience=12, plateau_decay=1e-6, progress=False, seed=3)
     model = BPRMF(dim=4, loss="hinge", config=cfg).fit(tiny_split.train, tiny_split.valid)
-    values = [r["valid_ndcg@10"] for r in model.history_]
-    lrs = [r["lr"] for r in model.history_]
+    values = [r["valid_ndcg@10"] for r in model.training_log_]
+    lrs = [r["lr"] for r in model.training_log_]
     first_drop = next(i for i in range(1, len(values)) if values[i] <= max(values[:i]))
     assert lrs[: first_drop + 1] == [0.05] * (first_drop + 1), "the rate holds until an evaluation fails to improve"
     assert lrs[first_drop + 1] == pytest.approx(0.05 * 1e-6), "then it is multiplied by plateau_decay"
@@ -148,6 +198,6 @@ def test_plateau_decay_restarts_from_the_best_weights_with_a_lower_lr(tiny_split
     assert values[first_drop + 1:] == pytest.approx([best] * (len(values) - first_drop - 1), abs=1e-9)
     flat = BPRMF(dim=4, loss="hinge", config=TrainConfig(epochs=6, batch_size=16, lr=0.05, patience=6,
                                                          progress=False)).fit(tiny_split.train, tiny_split.valid)
-    assert {r["lr"] for r in flat.history_} == {0.05}, "plateau_decay 1 (the default) never changes the rate"
+    assert {r["lr"] for r in flat.training_log_} == {0.05}, "plateau_decay 1 (the default) never changes the rate"
     with pytest.raises(ConfigError, match=r"'plateau_decay' parameter of TrainConfig must be in \(0, 1\]; got 1.5"):
         BPRMF(config=TrainConfig(plateau_decay=1.5)).fit(tiny_split.train)

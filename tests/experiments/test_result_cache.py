@@ -6,7 +6,7 @@ import pytest
 
 from lmrec import compare
 from lmrec.evaluation.evaluator import EvalResult
-from lmrec.evaluation.result_cache import ResultCache, result_key
+from lmrec.experiments.result_cache import ResultCache, result_key
 from lmrec.models import BPRMF, MostPopular
 from lmrec.training import TrainConfig
 

@@ -6,7 +6,8 @@ import pandas as pd
 import torch
 
 from lmrec.data import Interactions
-from lmrec.models.towers import SequenceTower, TrainingHistories
+from lmrec.models.lm.pooling import CausalTransformer
+from lmrec.models.lm.windows import TrainingHistories
 
 
 def sequences(lengths: list[int], seed: int = 0) -> Interactions:
@@ -16,12 +17,12 @@ def sequences(lengths: list[int], seed: int = 0) -> Interactions:
     return Interactions.from_frame(frame, name="seq")
 
 
-def per_row_states(tower: SequenceTower, hist: TrainingHistories, emb: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+def per_row_states(tower: CausalTransformer, hist: TrainingHistories, emb: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     items, mask = hist.window(rows, prefix=True)
     return tower(emb[items], mask)
 
 
-def shared_states(tower: SequenceTower, hist: TrainingHistories, emb: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+def shared_states(tower: CausalTransformer, hist: TrainingHistories, emb: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     items, mask, take = hist.shared_windows(rows)
     return tower.states_at(emb[items], mask, take)
 
@@ -30,7 +31,7 @@ def test_shared_windows_match_per_row_prefixes_within_the_window():
     torch.manual_seed(0)
     train = sequences([1, 4, 7, 12])
     hist = TrainingHistories(train, length=16)  # every history fits one window
-    tower = SequenceTower(8, 16).eval()
+    tower = CausalTransformer(8, 16).eval()
     torch.nn.init.normal_(tower.recency.weight)  # recency matters (it starts at zero)
     emb = torch.randn(train.n_items, 8)
     rows = torch.as_tensor(np.random.default_rng(1).permutation(len(train)))
@@ -43,7 +44,7 @@ def test_shared_windows_match_per_row_prefixes_within_the_window():
 
 def test_recency_bias_changes_the_state():
     torch.manual_seed(0)
-    tower = SequenceTower(8, 4).eval()
+    tower = CausalTransformer(8, 4).eval()
     h, mask = torch.randn(1, 4, 8), torch.ones(1, 4, dtype=torch.bool)
     with torch.no_grad():
         before = tower(h, mask)
@@ -74,5 +75,5 @@ def test_a_batch_of_first_interactions_only_gives_empty_histories():
                               for s in hist.start.unique()])
     items, mask, take = hist.shared_windows(firsts)
     assert (take == -1).all() and items.shape[1] == 1 and not mask.any()
-    states = shared_states(SequenceTower(8, 4).eval(), hist, torch.randn(train.n_items, 8), firsts)
+    states = shared_states(CausalTransformer(8, 4).eval(), hist, torch.randn(train.n_items, 8), firsts)
     assert torch.equal(states, torch.zeros(2, 8))

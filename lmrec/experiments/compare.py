@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 from lmrec.data.protocols import get_protocol
 from lmrec.data.splits import Split
 from lmrec.evaluation.evaluator import DEFAULT_METRICS, EvalResult, Evaluator
-from lmrec.evaluation.report import ModelRow, Report
-from lmrec.evaluation.result_cache import ResultCache, result_key
+from lmrec.experiments.report import ModelRow, Report
+from lmrec.experiments.result_cache import ResultCache, result_key
 from lmrec.evaluation.stats import mean_interval, paired_test
 from lmrec.models.base import Recommender
 
@@ -70,7 +70,7 @@ def compare(
     seeds: several seeds give mean and 95% t-interval over seeds; each model is reseeded, and a
         named protocol is re-split with each seed. One seed: the interval is over users.
     candidates: "all" or "cold" (rank only cold items of a cold-start split).
-    cache_dir: a folder of finished evaluations (:mod:`lmrec.evaluation.result_cache`): a model
+    cache_dir: a folder of finished evaluations (:mod:`lmrec.experiments.result_cache`): a model
         whose name, parameters (seed included), split, metrics and candidates match an entry
         there is not trained again, and each new evaluation is added, so an interrupted or
         extended comparison re-runs only what is new. Saved models (paths) are not cached.

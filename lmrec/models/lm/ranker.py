@@ -1,0 +1,325 @@
+"""LMRanker: rank items from pretrained language-model representations with a pairwise loss.
+
+The model is composed of parts, each an options object that owns and saves its settings:
+
+* ``encoder`` -- :class:`~lmrec.text.options.Encoder`: the language model, frozen or tuned (LoRA, full);
+* ``items`` -- :class:`ItemTower`: projection of the text embedding, optional item IDs, graph layers;
+* ``user`` -- :class:`MeanUser`, :class:`AttentionUser` or :class:`SequenceUser`: a user from
+  their history (plus their text and an optional ID);
+* ``scorer`` -- :class:`Dot` or :class:`Cosine`; ``loss`` -- :class:`BPR`, :class:`Hinge`, :class:`Softmax`.
+
+Without IDs (the default) there are no per-user or per-item parameters, so any new item with
+text and any new user with a history or a profile text is scored without retraining.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from lmrec.data.interactions import Interactions
+from lmrec.errors import ArtifactError, ConfigError
+from lmrec.losses import LOSSES, Loss, Softmax
+from lmrec.models.capabilities import AddsItems, ExplainsFields, ItemText, NewUsers
+from lmrec.models.graph import normalized_adjacency
+from lmrec.models.lm.items import ItemTower
+from lmrec.models.lm.net import LMNet
+from lmrec.models.lm.scorers import SCORERS, Scorer
+from lmrec.models.lm.text_table import TextTable
+from lmrec.models.lm.training import training_task
+from lmrec.models.lm.tuned_table import TunedTable
+from lmrec.models.lm.users import USER_TOWERS, MeanUser, UserTower
+from lmrec.models.text_side import DEFAULT_CACHE, TextSide
+from lmrec.models.trained import TrainedRecommender
+from lmrec.options import Options, resolve
+from lmrec.sparse import mask_seen
+from lmrec.text.options import Encoder
+from lmrec.text.templates import template_fields
+from lmrec.text.tuning import TunableEncoder, load_tuned
+from lmrec.training.config import TrainConfig
+
+Part = Options | str | dict[str, Any]
+
+
+class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, TrainedRecommender):
+    """Language-model representations + pairwise ranking.
+
+    Parameters
+    ----------
+    encoder: an :class:`Encoder` or a model name ("minilm", "mpnet", "smollm2", a path).
+    items: an :class:`ItemTower`, or "linear" / "mlp" for the projection with default settings.
+    user: a user tower: "mean", "attention", "sequence" or its options (:class:`MeanUser`, ...).
+    scorer: "dot", "cosine" or :class:`Cosine`\\ (temperature=...).
+    loss: "bpr", "hinge", "softmax" or :class:`Hinge`\\ (margin=...).
+    item_template, user_template: format strings over the item / user table fields; None picks
+        a built-in template for the dataset ("" disables user text).
+    cache_dir: embedding cache folder (None: no cache).
+    config: :class:`TrainConfig` (negatives, learning rate, epochs, precision, ...).
+
+    Example
+    -------
+    >>> model = LMRanker(items=ItemTower(dim=128, graph_layers=2), user="sequence",
+    ...                  scorer=Cosine(temperature=0.05), loss="softmax",
+    ...                  config=TrainConfig(sampler="unseen")).fit(split.train, split.valid)  # doctest: +SKIP
+    >>> model.recommend_for_profile("space opera with robots", k=5)                       # doctest: +SKIP
+    """
+
+    name = "lm-ranker"
+    layout = 2
+    uses_order = True
+    _reps: torch.Tensor | None = None  # item representations of the fitted model (item_representations)
+    _keep_reps = False
+    tuned_: TunableEncoder | None = None  # the encoder trained in this fit (tune "lora" or "full")
+    encoder_files_: dict[str, bytes] = {}  # a loaded tuned encoder's files, written again on save
+
+    def __init__(self, encoder: Part = "minilm", items: Part = "linear", user: Part = "mean",
+                 scorer: Part = "dot", loss: Part = "bpr", item_template: str | None = None,
+                 user_template: str | None = None, cache_dir: str | None = DEFAULT_CACHE,
+                 config: TrainConfig | dict[str, Any] | None = None) -> None:
+        self.encoder = encoder
+        self.items = items
+        self.user = user
+        self.scorer = scorer
+        self.loss = loss
+        self.item_template = item_template
+        self.user_template = user_template
+        self.cache_dir = cache_dir
+        self.config = config
+
+    # ----------------------------------------------------------------- parts
+    def _parts(self) -> tuple[Encoder, ItemTower, UserTower, Scorer, Loss]:
+        """The validated parts from what the constructor was given (shorthands, dicts, objects)."""
+        owner = "LMRanker"
+        encoder = Encoder(self.encoder) if isinstance(self.encoder, str) else Encoder.from_any(self.encoder)
+        items = ItemTower(projection=self.items) if isinstance(self.items, str) else ItemTower.from_any(self.items)
+        for part in (encoder, items):
+            part.validate()
+        return (encoder, items, resolve(USER_TOWERS, self.user, owner=owner, param="user"),
+                resolve(SCORERS, self.scorer, owner=owner, param="scorer"),
+                resolve(LOSSES, self.loss, owner=owner, param="loss"))
+
+    def _build(self, text: TextTable, user_text: torch.Tensor | None) -> None:
+        """Set the parts and build the network around a text table (fit and load alike)."""
+        self.encoder_, self.items_, self.user_, self.scorer_, self.loss_ = self._parts()
+        self.net_ = LMNet(text, self.items_.build(text.table.shape[1], text.table.shape[0]),
+                          self.user_.build(self.items_.dim, self.n_users_, user_text))
+        self.module_ = self.net_
+
+    def _prepare_graph(self) -> None:
+        self.adj_ = normalized_adjacency(self.train_matrix_, self._device()) if self.items_.graph_layers else None
+
+    def _device(self) -> torch.device:
+        return self.net_.text.table.device
+
+    # ----------------------------------------------------------------- fitting
+    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
+        encoder, _, user, _, loss = self._parts()
+        cfg = self._train_config()
+        if isinstance(user, MeanUser) and user.shared_negatives and \
+                (not isinstance(loss, Softmax) or cfg.sampler != "unseen"):
+            raise ConfigError("LMRanker: MeanUser(shared_negatives=True) needs loss='softmax' and "
+                              f"config.sampler='unseen'; got loss={loss.kind!r} and sampler={cfg.sampler!r}.")
+        self.text_ = TextSide(encoder, self.cache_dir, self.item_template, self.user_template)
+        self.text_.resolve(train, "LMRanker")
+        device = encoder.device or cfg.device
+        texts = self.text_.item_texts()
+        # a tuned encoder starts as the pretrained one (LoRA's update starts at zero): its first table
+        # is the frozen encoder's, from the embedding cache
+        table = torch.from_numpy(self.text_.encode(texts, device, cfg.progress))
+        user_text = None
+        if self.text_.user_template:  # user attributes are read by the pretrained encoder, frozen
+            user_text = torch.from_numpy(self.text_.encode(self.text_.user_texts(), device, cfg.progress, "users"))
+        torch.manual_seed(cfg.seed)
+        self._reps, self._keep_reps, self.encoder_files_ = None, False, {}
+        self.tuned_ = TunableEncoder(encoder, device) if encoder.trainable else None
+        self._build(TunedTable(table, self.tuned_, texts, cfg.seed) if self.tuned_ else TextTable(table), user_text)
+        self.net_.to(cfg.device)
+        self._prepare_graph()  # on the training device
+        self.net_.users.prepare(train, cfg.seed)
+        self._run_training(training_task(self, train, cfg), cfg, train, valid)
+        if self.tuned_ is not None:  # serve from the final table; new texts go through the tuned encoder
+            self.net_.text = TextTable(self.net_.text.table)
+            self.text_.use_encoder(self.tuned_.inference())
+        self._keep_reps = True
+
+    # ----------------------------------------------------------------- scoring
+    @torch.no_grad()
+    def item_representations(self) -> torch.Tensor:
+        """(N, d) item representations before the scorer (projection, IDs, graph).
+
+        Kept once the model is fitted or loaded (serving asks for them on every new user), and
+        recomputed whenever items change; during training the weights change, so never kept.
+        """
+        if self._reps is not None:
+            return self._reps
+        v = self.net_.item_reps(self.adj_)
+        if self._keep_reps:
+            self._reps = v
+        return v
+
+    def user_representations(self, v: torch.Tensor, history: sp.csr_matrix, users: torch.Tensor | None,
+                             extra: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, d) users from item representations ``v`` and history rows (recency values)."""
+        return self.net_.users.score_users(self.net_.items.history(v), history, users, extra)
+
+    @torch.no_grad()
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        v = self.item_representations()
+        u = self.user_representations(v, history, torch.as_tensor(users))
+        return self.scorer_.pair(u, v).float().cpu()
+
+    def _item_vectors(self) -> torch.Tensor:
+        return self.item_representations().cpu()
+
+    @torch.no_grad()
+    def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        v = self.item_representations()
+        users = [self.user_representations(v, self.train_matrix_[lo: lo + 1024],
+                                           torch.arange(lo, min(lo + 1024, self.n_users_)))
+                 for lo in range(0, self.n_users_, 1024)]
+        return self.scorer_.user_side(torch.cat(users)).cpu(), self.scorer_.item_side(v).cpu()
+
+    @torch.no_grad()
+    def item_factors(self) -> torch.Tensor:
+        return self.scorer_.item_side(self.item_representations()).cpu()
+
+    # ----------------------------------------------------------------- new users
+    @torch.no_grad()
+    def new_user_vector(self, items: Any, profile: str | None = None) -> torch.Tensor:
+        """(d,) user vector in the space of :meth:`item_factors` (scores = item_factors() @ u).
+
+        ``items``: liked item indices, oldest first; ``profile``: a text that reads like one more
+        liked item (encoded without touching the disk cache).
+        """
+        self._check_fitted()
+        if profile is None and (items is None or len(np.atleast_1d(items)) == 0):
+            raise ConfigError("a new user needs at least one item in the history or a profile text.")
+        v = self.item_representations()
+        extra = None
+        if profile is not None:
+            text = torch.from_numpy(self.text_.encode([profile], str(self._device()), False, "profile", cache=False))
+            extra = self.net_.items.proj(text.to(v.device))
+        u = self.user_representations(v, self.history_row(items), None, extra)
+        return self.scorer_.user_side(u)[0].cpu()
+
+    def score_history(self, items: Any, profile: str | None = None) -> torch.Tensor:
+        return self.item_factors() @ self.new_user_vector(items, profile)
+
+    def recommend_for_history(self, items: Any, k: int = 10, exclude_seen: bool = True,
+                              profile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k for a new user given liked item indices (oldest first) and/or a profile text."""
+        scores = self.score_history(items, profile)[None].float()
+        if exclude_seen:
+            mask_seen(scores, self.history_row(items))
+        top = torch.topk(scores, min(k, self.n_items_), dim=1)
+        return top.indices.numpy()[0], top.values.numpy()[0]
+
+    def recommend_for_profile(self, text: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k for a new user described only by a text profile."""
+        return self.recommend_for_history([], k, profile=text)
+
+    # ----------------------------------------------------------------- items and text
+    def add_items(self, table: pd.DataFrame, id_column: str = "item") -> np.ndarray:
+        """Add (or update) items from a table with their raw id and template fields; returns indices.
+
+        New items are encoded and rankable at once; their ID parts (with item IDs) are zero.
+        """
+        self._check_fitted()
+        if id_column not in table.columns:
+            raise ConfigError(f"add_items needs an '{id_column}' column; got {list(table.columns)}.")
+        vecs = torch.from_numpy(self.text_.encode(self.text_.item_texts(table), str(self._device()), False,
+                                                  "new_items"))
+        known = {raw: i for i, raw in enumerate(self.item_ids_.tolist())}
+        raw_ids = table[id_column].tolist()
+        index, new = [], []
+        for raw in raw_ids:
+            if raw not in known:
+                known[raw] = len(known)
+                new.append(raw)
+            index.append(known[raw])
+        at = torch.as_tensor(index)
+        self.net_.text.put(at, vecs)
+        self.net_.items.grow(len(new))
+        if new:
+            self.item_ids_ = np.append(self.item_ids_.astype(object), new)
+            self.n_items_ += len(new)
+        self.text_.grow_items(table.reset_index(drop=True), np.asarray(index, dtype=np.int64))
+        self._reps = None
+        self.train_matrix_ = sp.csr_matrix((self.train_matrix_.data, self.train_matrix_.indices,
+                                            self.train_matrix_.indptr), shape=(self.n_users_, self.n_items_))
+        self._prepare_graph()
+        return np.asarray(index, dtype=np.int64)
+
+    def item_table(self) -> pd.DataFrame:
+        return self.text_.item_table
+
+    def item_text(self, item: int) -> str:
+        return self.text_.item_text(item)
+
+    def user_table(self) -> pd.DataFrame:
+        return self.text_.user_table
+
+    @torch.no_grad()
+    def field_contributions(self, user_vector: torch.Tensor, item: int) -> tuple[list[str], list[str], list[float]]:
+        """Leave-one-field-out on an item's text: (fields, their values, score drop when blanked).
+
+        Scores go through the item projection only (no IDs, no graph), the text part of the model.
+        """
+        row = self.text_.item_table.iloc[[item]].reset_index(drop=True)
+        fields = [f for f in dict.fromkeys(template_fields(self.text_.item_template)) if f in row.columns]
+        variants = [row] + [row.assign(**{f: ""}) for f in fields]
+        texts = [self.text_.item_texts(v)[0] for v in variants]
+        e = torch.from_numpy(self.text_.encode(texts, str(self._device()), False, "explain", cache=False))
+        v = self.scorer_.item_side(self.net_.items.proj(e.to(self._device()))).cpu()
+        s = (v @ user_vector.float()).tolist()
+        values = ["" if pd.isna(row.at[0, f]) else str(row.at[0, f]) for f in fields]
+        return fields, values, [s[0] - x for x in s[1:]]
+
+    # ----------------------------------------------------------------- persistence
+    def _state(self) -> dict[str, np.ndarray]:
+        return {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()
+                if not k.startswith("text.encoder.")}  # a tuned encoder is saved on its own (_save_files)
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        state = {k[4:]: torch.from_numpy(v) for k, v in arrays.items() if k.startswith("net.")}
+        if "text.table" not in state:
+            raise ArtifactError("model.safetensors holds no text table ('net.text.table'); the file is corrupt.")
+        self._build(TextTable(state["text.table"]), state.get("users.user_text_emb"))
+        try:
+            self.net_.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ArtifactError(f"model.safetensors does not match the saved parameters ({exc}).") from None
+        self.net_.eval()
+        self.n_items_ = int(state["text.table"].shape[0])
+        self._prepare_graph()
+        self._reps, self._keep_reps = None, True
+
+    def _extra_manifest(self) -> dict[str, Any]:
+        return self.text_.to_manifest()
+
+    def _set_extra(self, extra: dict[str, Any]) -> None:
+        encoder = self._parts()[0]
+        self.text_ = TextSide(encoder, self.cache_dir, None, None)
+        self.text_.set_manifest(extra)
+
+    def _save_files(self, directory: Path) -> None:
+        """A tuned encoder's weights go to ``encoder/`` (adapters, or the whole model) as safetensors."""
+        target = directory / "encoder"
+        if self.tuned_ is not None:
+            self.tuned_.save(target)
+        elif self.encoder_files_:
+            target.mkdir()
+            for name, data in self.encoder_files_.items():
+                (target / name).write_bytes(data)
+
+    def _load_files(self, directory: Path) -> None:
+        self.tuned_, self.encoder_files_ = None, {}
+        options = self.text_.options
+        if options.trainable:
+            folder = directory / "encoder"
+            self.text_.use_encoder(load_tuned(options, folder))
+            self.encoder_files_ = {f.name: f.read_bytes() for f in folder.iterdir() if f.is_file()}

@@ -1,0 +1,77 @@
+"""How an LMRanker trains: the loop's task for its parts (per-pair or shared-negative steps).
+
+Shapes: B training rows in a batch, m negatives per row, N items, G distinct users of a batch.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from lmrec.data.interactions import Interactions
+from lmrec.models.lm.users import MeanUser
+from lmrec.training.config import TrainConfig
+from lmrec.training.loop import TrainingTask
+from lmrec.training.pairwise import Negatives, pairwise_step
+
+if TYPE_CHECKING:
+    from lmrec.models.lm.ranker import LMRanker
+
+DENSE_SCORES = 2**24  # batch x catalogue scores computed in full during training (64 MB of float32)
+
+
+def training_task(model: LMRanker, train: Interactions, cfg: TrainConfig) -> TrainingTask:
+    """The :class:`TrainingTask` of a built LMRanker: its step, batching and optimizer groups."""
+    net, negatives = model.net_, Negatives(train, cfg)
+    shared = isinstance(model.user_, MeanUser) and model.user_.shared_negatives
+    step = shared_negatives_step(model, train, negatives) if shared else \
+        pairwise_step(lambda rows, pos, neg: pair_scores(model, rows, pos, neg), model.loss_, negatives, train,
+                      cfg.device)
+    encoder_groups = net.text.param_groups(model.encoder_.lr)
+    heads = [p for name, p in net.named_parameters() if not name.startswith("text.")]
+    return TrainingTask(net, step, len(train), groups=train.users if model.user_.grouped_batches else None,
+                        param_groups=[{"params": heads}, *encoder_groups] if encoder_groups else None,
+                        after_update=net.text.after_update, before_validation=net.text.refresh)
+
+
+def pair_scores(model: LMRanker, rows: np.ndarray, pos: torch.Tensor,
+                neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(positive scores (B,), negative scores (B, m), 0): each row's user without its positive."""
+    net = model.net_
+    v = net.item_reps(model.adj_, net.text.training_table(pos, neg))  # (N, d)
+    u = net.users.train_users(net.items.history(v), rows, pos)  # (B, d)
+    cand = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)
+    if len(u) * len(v) <= DENSE_SCORES:
+        # all (B, N) scores, then gather: the backward of a gather is a cheap dense scatter, while
+        # the backward of v[cand] (an accumulating index_put over B * (1 + m) rows) is slow on CPU
+        scores = torch.gather(model.scorer_.pair(u, v), 1, cand)
+    else:
+        scores = model.scorer_.pair(u, v[cand])
+    return scores[:, 0], scores[:, 1:], scores.new_zeros(())
+
+
+def shared_negatives_step(model: LMRanker, train: Interactions, negatives: Negatives):  # type: ignore[no-untyped-def]
+    """The softmax loss of a batch whose negatives are, for each positive, its user's unseen items,
+    with the catalogue scored once per distinct user of the batch.
+
+    log Σ_unseen e^s over a user's catalogue row is shared by all the user's positives, and the
+    softmax of a positive against that single log-sum equals its softmax against the whole set.
+    """
+    items = torch.as_tensor(train.items)
+
+    def step(rows: np.ndarray) -> torch.Tensor:
+        net, scorer = model.net_, model.scorer_
+        group_users, group = np.unique(train.users[rows], return_inverse=True)
+        group = group.reshape(-1)
+        pos = items[rows].to(net.text.table.device)
+        v = net.item_reps(model.adj_, net.text.training_table(pos, None))  # (N, d)
+        u_pos, u_all = net.users.catalogue_users(net.items.history(v), group_users, group, pos)
+        pos_scores = scorer.pair(u_pos, v[pos].unsqueeze(1))[:, 0]  # (B,)
+        catalogue = scorer.pair(u_all, v)  # (G, N)
+        seen = negatives.seen(group_users).to(catalogue.device)
+        # a finite floor, not -inf: a user with every item seen gets a negligible log-sum, not NaN gradients
+        log_sum = torch.logsumexp(catalogue.masked_fill(seen, torch.finfo(catalogue.dtype).min), dim=-1)
+        return model.loss_(pos_scores, log_sum[torch.as_tensor(group, device=log_sum.device)].unsqueeze(-1))
+
+    return step

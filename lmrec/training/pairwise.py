@@ -1,0 +1,89 @@
+"""The pairwise training step shared by every model trained on (user, positive, negatives).
+
+A model supplies a score function ``score(rows, pos, neg) -> (pos_scores (B,), neg_scores (B, m),
+regularisation)`` for training rows ``rows`` (so it can find each row's user and history), their
+positive items ``pos`` (B,) and negatives ``neg`` (B, m); :func:`pairwise_step` draws the negatives
+as ``TrainConfig.sampler`` says, masks what a full-catalogue sampler must leave out, and applies
+the loss. The result is the ``step`` of a :class:`lmrec.training.loop.TrainingTask`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lmrec.data.interactions import Interactions
+from lmrec.data.sampling import NegativeSampler
+from lmrec.losses import Loss
+from lmrec.training.config import TrainConfig
+
+FULL_CATALOGUE = ("all", "unseen")  # samplers that score every item as a negative
+ScoreFn = Callable[[np.ndarray, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+class Negatives:
+    """Negatives for a batch by ``cfg.sampler``: uniform, popularity, in-batch, hard, all, unseen."""
+
+    def __init__(self, train: Interactions, cfg: TrainConfig) -> None:
+        kind = cfg.sampler if cfg.sampler in ("uniform", "popularity") else "uniform"
+        n_draw = cfg.n_negatives * (cfg.hard_pool if cfg.sampler == "hard" else 1)
+        self.sampler = NegativeSampler(train, kind, n_draw, alpha=cfg.pop_alpha, seed=cfg.seed)
+        self.cfg = cfg
+
+    @property
+    def n_items(self) -> int:
+        return self.sampler.n_items
+
+    def draw(self, users: np.ndarray, pos: torch.Tensor,
+             pool_scores: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """(B, n_negatives) negative items ((B, N) for "all" and "unseen", the positive among them).
+
+        ``pool_scores(candidates (B, p)) -> (B, p)`` scores a candidate pool with the current model;
+        the "hard" sampler keeps the highest-scoring ``n_negatives`` of ``hard_pool`` × as many.
+        """
+        cfg = self.cfg
+        if cfg.sampler in FULL_CATALOGUE:  # the positive is among them; masks() leaves its score out
+            return torch.arange(self.n_items, device=pos.device).expand(len(pos), -1)
+        if cfg.sampler == "in-batch":
+            shifts = torch.arange(1, cfg.n_negatives + 1)
+            idx = (torch.arange(len(pos))[:, None] + shifts[None, :]) % max(len(pos), 1)
+            return pos[idx]  # other rows' positives: popularity-distributed
+        neg = torch.from_numpy(self.sampler.sample(users)).to(pos.device)
+        if cfg.sampler != "hard" or pool_scores is None:
+            return neg
+        with torch.no_grad():  # score the candidate pool with the current model, keep the hardest
+            hardest = torch.topk(pool_scores(neg), cfg.n_negatives, dim=1).indices
+        return torch.gather(neg, 1, hardest)
+
+    def masks(self, users: np.ndarray, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor | None:
+        """(B, N) bool of the scores a full-catalogue sampler leaves out — the positive ("all"), or
+        every item the user has in training ("unseen"; the positive is one of them); else None."""
+        if self.cfg.sampler == "unseen":
+            return self.seen(users).to(neg.device)
+        if self.cfg.sampler == "all":
+            return neg == pos[:, None]
+        return None
+
+    def seen(self, users: np.ndarray) -> torch.Tensor:
+        """(len(users), N) bool: True where the user has the item in training."""
+        return torch.from_numpy(self.sampler.known_rows(users))
+
+
+def pairwise_step(score: ScoreFn, loss: Loss, negatives: Negatives, train: Interactions,
+                  device: str | torch.device = "cpu") -> Callable[[np.ndarray], torch.Tensor]:
+    """``step(rows) -> loss`` for a :class:`~lmrec.training.loop.TrainingTask`: draw negatives for the
+    rows' users, score positives and negatives, mask, apply ``loss`` and add the regularisation."""
+    items = torch.as_tensor(train.items)
+
+    def step(rows: np.ndarray) -> torch.Tensor:
+        users = train.users[rows]
+        pos = items[rows].to(device)
+        neg = negatives.draw(users, pos, lambda pool: score(rows, pos, pool)[1])
+        pos_scores, neg_scores, reg = score(rows, pos, neg)
+        mask = negatives.masks(users, pos, neg)
+        if mask is not None:
+            neg_scores = neg_scores.masked_fill(mask, -torch.inf)
+        return loss(pos_scores, neg_scores) + reg
+
+    return step

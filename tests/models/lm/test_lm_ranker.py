@@ -1,0 +1,159 @@
+"""LMRanker beyond the shared contract: parts, cold items and users, reloads, old layouts, errors."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lmrec.errors import ArtifactError, ConfigError
+from lmrec.losses import Hinge
+from lmrec.models import LMRanker, Recommender
+from lmrec.models.lm import AttentionUser, Cosine, ItemTower, MeanUser, SequenceUser
+from lmrec.text.options import Encoder
+from lmrec.training import TrainConfig
+
+CFG = TrainConfig(epochs=120, batch_size=16, lr=0.05, progress=False, seed=3)
+
+
+def fit(tiny_split, **kw):
+    kw.setdefault("items", ItemTower(dim=8))
+    return LMRanker(cache_dir=None, config=kw.pop("config", CFG), **kw).fit(tiny_split.train)
+
+
+def learns_groups(model) -> bool:
+    scores = model.score([0, 10])
+    return scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
+
+
+@pytest.mark.parametrize("parts", [
+    {"user": "attention"}, {"user": SequenceUser(max_history=4)}, {"items": ItemTower(dim=8, graph_layers=2)},
+    {"items": ItemTower(dim=8, ids=True), "user": MeanUser(ids=True)}, {"items": ItemTower(dim=8, ids=True)},
+    {"scorer": Cosine(), "loss": "softmax"}, {"loss": Hinge(margin=0.5), "items": ItemTower(dim=8, projection="mlp")},
+    {"user": MeanUser(history_dropout=0.3)}, {"items": ItemTower(dim=8, ids=True, history_ids=True)},
+], ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()))
+def test_parts_learn_the_taste_groups(tiny_split, parts):
+    assert learns_groups(fit(tiny_split, **parts))
+
+
+def test_shorthands_and_saved_forms_give_the_same_parts(tiny_split):
+    short = LMRanker(items="mlp", user="sequence", scorer="cosine", loss="hinge", cache_dir=None)
+    params = short.get_params()
+    assert params["user"] == "sequence" and params["items"] == "mlp"
+    full = LMRanker(items=ItemTower(projection="mlp"), user=SequenceUser(), scorer=Cosine(), loss=Hinge(),
+                    cache_dir=None)
+    saved = json.loads(json.dumps(full.get_params()))  # what a manifest holds
+    assert saved["user"] == {"type": "sequence", "ids": False, "max_history": 50, "layers": 2, "heads": 2,
+                             "dropout": 0.1}
+    assert LMRanker(**saved)._parts() == short._parts() == full._parts()
+
+
+def test_unseen_item_with_text_is_scored_and_ranked(tiny_split, tmp_path):
+    model = fit(tiny_split)
+    new = model.add_items(pd.DataFrame({"item": [100, 101], "title": ["mango", "chisel"]}))
+    assert new.tolist() == [10, 11] and model.n_items_ == 12
+    items, _ = model.recommend([0, 10], k=12)
+    fruit_user, tool_user = items[0].tolist(), items[1].tolist()
+    assert fruit_user.index(10) < fruit_user.index(11), "a fruit lover should rank the new fruit above the new tool"
+    assert tool_user.index(11) < tool_user.index(10)
+    model.save(tmp_path / "m")  # the grown catalogue survives a save / load
+    back = Recommender.load(tmp_path / "m")
+    np.testing.assert_allclose(back.score([0]), model.score([0]), rtol=1e-5)
+    assert back.item_ids_.tolist()[-2:] == [100, 101]
+
+
+def test_new_items_get_zero_id_parts_and_updates_keep_their_index(tiny_split):
+    model = fit(tiny_split, items=ItemTower(dim=8, ids=True, history_ids=True, graph_layers=1))
+    index = model.add_items(pd.DataFrame({"item": [100, 3], "title": ["mango", "grapefruit"]}))
+    assert index.tolist() == [10, 3] and model.n_items_ == 11
+    tower = model.net_.items
+    assert tower.item_id.weight.shape[0] == tower.history_id.weight.shape[0] == 11
+    assert tower.item_id.weight[10].abs().sum() == 0 and tower.history_id.weight[10].abs().sum() == 0
+    assert np.isfinite(model.score([0])[0]).all() and model.item_text(3) == "grapefruit"
+
+
+def test_new_users_from_history_and_profile(tiny_split):
+    model = fit(tiny_split)
+    items, _ = model.recommend_for_history([4, 5, 6], k=1)
+    assert items.tolist() == [7]
+    items, _ = model.recommend_for_profile("I love fresh fruit", k=4)
+    assert len(set(items.tolist()) & {0, 1, 2, 3}) >= 3
+    with pytest.raises(ConfigError, match="needs at least one item"):
+        model.recommend_for_history([])
+
+
+def test_new_user_vector_is_the_known_users_vector_for_the_same_history(tiny_split):
+    for user in ("mean", AttentionUser(), SequenceUser(max_history=4)):
+        model = fit(tiny_split, user=user, scorer=Cosine(), loss="softmax", config=TrainConfig(epochs=3,
+                                                                                                progress=False))
+        row = tiny_split.train.to_csr(order=True)[10]
+        items = row.indices[np.argsort(row.data)]
+        users, item_factors = model.factors()
+        torch.testing.assert_close(model.new_user_vector(items), users[10], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(item_factors @ users[10], torch.as_tensor(model.score([10])[0]), rtol=1e-4,
+                                   atol=1e-5)
+
+
+def test_reload_gives_identical_scores(tiny_split, tmp_path):
+    model = fit(tiny_split, items=ItemTower(dim=8, ids=True, graph_layers=1),
+                user=SequenceUser(max_history=4, ids=True, dropout=0.3))
+    model.save(tmp_path / "m")
+    back = Recommender.load(tmp_path / "m")
+    np.testing.assert_allclose(back.score(np.arange(20)), model.score(np.arange(20)), rtol=1e-5, atol=1e-6)
+    assert back.item_text(0) == "apple"
+    rates = {m.p for m in back.net_.users.net.modules() if isinstance(m, torch.nn.Dropout)}
+    assert rates == {0.3}, "the reloaded tower keeps the dropout it was trained with"
+
+
+def test_models_of_the_old_layout_fail_with_a_clear_message(tiny_split, tmp_path):
+    fit(tiny_split, config=TrainConfig(epochs=1, progress=False)).save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    manifest.pop("layout")  # as lmrec 0.1 wrote it, with its flat parameters
+    manifest.pop("lmrec_version")
+    manifest["params"] = {"dim": 8, "user_tower": "mean", "id_mode": "none", "heads": 1}
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match=r"'lm-ranker' model of layout 1 \(saved by lmrec 0.1.0\); this lmrec "
+                                            r"\(0.2.0\) reads 'lm-ranker' layout 2. Retrain it"):
+        Recommender.load(tmp_path / "m")
+
+
+def test_user_text_is_used(data_dir):
+    from lmrec.data import get_protocol
+
+    split = get_protocol("P3", data_dir)
+    model = LMRanker(items=ItemTower(dim=8), cache_dir=None, config=TrainConfig(epochs=1, progress=False))
+    model.fit(split.train)
+    assert model.text_.user_template.startswith("Gender:") and model.net_.users.user_proj is not None
+
+
+def test_errors_name_the_part_and_the_value(tiny_split):
+    with pytest.raises(ConfigError, match="'user' parameter of LMRanker must be one of 'mean', 'attention', "
+                                          "'sequence'; got 'gru'"):
+        fit(tiny_split, user="gru")
+    with pytest.raises(ConfigError, match="'scorer' parameter of LMRanker must be one of 'dot', 'cosine'; got 'l2'"):
+        fit(tiny_split, scorer={"type": "l2"})
+    with pytest.raises(ConfigError, match="'temperature' parameter of Cosine must be a number > 0; got 0"):
+        fit(tiny_split, scorer=Cosine(temperature=0))
+    with pytest.raises(ConfigError, match=r"The item template uses field\(s\) \['brand'\] that the item table lacks"):
+        fit(tiny_split, item_template="{title} by {brand}")
+    with pytest.raises(ConfigError, match="Could not load encoder 'nope/nothing'"):
+        fit(tiny_split, encoder="nope/nothing")
+    with pytest.raises(ConfigError, match=r"'dropout' parameter of ItemTower must be a number in \[0.0, 1.0\); got 1.0"):
+        fit(tiny_split, items=ItemTower(dropout=1.0))
+    with pytest.raises(ConfigError, match=r"'history_dropout' parameter of MeanUser must be a number in \[0.0, 1.0\)"):
+        fit(tiny_split, user=MeanUser(history_dropout=-0.1))
+    with pytest.raises(ConfigError, match="history_ids=True needs item IDs"):
+        fit(tiny_split, items=ItemTower(history_ids=True))
+    with pytest.raises(ConfigError, match="Unknown SequenceUser field"):
+        fit(tiny_split, user={"type": "sequence", "history": 3})
+    with pytest.raises(ConfigError, match="'tune' parameter of Encoder must be one of 'frozen', 'lora', 'full'"):
+        fit(tiny_split, encoder=Encoder(tune="half"))
+    with pytest.raises(ConfigError, match="shared_negatives=True\\) needs loss='softmax' and config.sampler='unseen'; "
+                                          "got loss='bpr' and sampler='uniform'"):
+        fit(tiny_split, user=MeanUser(shared_negatives=True))
+    bare = tiny_split.train
+    bare.item_table = pd.DataFrame(index=range(10))
+    with pytest.raises(ConfigError, match="LMRanker needs item text, but the item table of 'tiny' has no field"):
+        LMRanker(cache_dir=None).fit(bare)

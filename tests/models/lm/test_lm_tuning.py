@@ -1,0 +1,108 @@
+"""Encoder tuning inside LMRanker: LoRA and full modes, the refreshed table, adapters on disk."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lmrec.errors import ArtifactError, ConfigError
+from lmrec.models import LMRanker, Recommender
+from lmrec.models.lm import Cosine, ItemTower
+from lmrec.models.lm.tuned_table import TunedTable
+from lmrec.text.options import Encoder, LoRA
+from lmrec.text.tuning import TunableEncoder
+from lmrec.training import TrainConfig
+
+CFG = TrainConfig(epochs=40, batch_size=16, lr=0.05, progress=False, seed=3)
+
+
+def tuned(tiny_split, tiny_encoder, tune: str, **encoder) -> LMRanker:
+    options = Encoder(tiny_encoder, tune=tune, lr=5e-3, refresh_every=2, **encoder)
+    return LMRanker(encoder=options, items=ItemTower(dim=8), scorer=Cosine(0.2), loss="softmax", cache_dir=None,
+                    config=CFG).fit(tiny_split.train)
+
+
+@pytest.mark.parametrize("tune", ["lora", "full"])
+def test_tuning_changes_the_encoder_and_round_trips(tiny_split, tiny_encoder, tmp_path, tune):
+    model = tuned(tiny_split, tiny_encoder, tune, lora=LoRA(rank=4))
+    frozen = TunableEncoder(Encoder(tiny_encoder, tune="full"))  # the pretrained weights
+    ids, mask = frozen.tokenize(["mango"])
+    before = frozen.encode(ids, mask)[0]
+    after = torch.from_numpy(model.text_.encode(["mango"], cache=False))[0]
+    assert not torch.allclose(before, after, atol=1e-4), "training moved the encoder"
+    model.save(tmp_path / "m")
+    files = sorted(p.name for p in (tmp_path / "m" / "encoder").glob("*.safetensors"))
+    assert files == (["adapter_model.safetensors"] if tune == "lora" else ["model.safetensors"])
+    back = Recommender.load(tmp_path / "m")
+    np.testing.assert_allclose(back.score(np.arange(20)), model.score(np.arange(20)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(back.text_.encode(["mango"], cache=False)[0], after.numpy(), rtol=1e-4, atol=1e-5)
+    new = pd.DataFrame({"item": [100], "title": ["mango"]})  # a new item goes through the tuned encoder
+    np.testing.assert_allclose(back.add_items(new), model.add_items(new))
+    np.testing.assert_allclose(back.score([0]), model.score([0]), rtol=1e-4, atol=1e-5)
+    back.save(tmp_path / "again")  # a loaded tuned model saves its encoder again
+    again = Recommender.load(tmp_path / "again")
+    np.testing.assert_allclose(again.score([0]), back.score([0]), rtol=1e-5, atol=1e-6)
+
+
+def test_lora_trains_only_the_adapters(tiny_encoder):
+    enc = TunableEncoder(Encoder(tiny_encoder, tune="lora", lora=LoRA(rank=2, targets=["query", "value"])))
+    names = [n for n, p in enc.model.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n for n in names)
+    assert sum(p.numel() for p in enc.trainable_parameters()) == 2 * 2 * (2 * 32 * 2)  # 2 layers x (q, v) x (A, B)
+
+
+def test_the_refreshed_table_equals_a_fresh_encoding(tiny_split, tiny_encoder):
+    enc = TunableEncoder(Encoder(tiny_encoder, tune="full", grad_items=3))
+    texts = [f"item {i} {t}" for i, t in enumerate(tiny_split.train.item_table["title"])]
+    table = TunedTable(torch.zeros(len(texts), 32), enc, texts)
+    opt = torch.optim.SGD(enc.parameters(), lr=0.5)
+    table.train()
+    pos, neg = torch.tensor([1, 1, 4]), torch.tensor([[2, 3], [5, 6], [7, 8]])
+    assert table.chosen(pos, neg).tolist() == [1, 4, 2], "positives first, then negatives, at most grad_items"
+    out = table.training_table(pos, neg)
+    assert out.requires_grad and torch.equal(out[0], table.table[0]), "the others read the table"
+    out[[1, 4, 2]].sum().backward()
+    opt.step()
+    table.after_update()
+    table.refresh()
+    ids, mask = enc.tokenize(texts)
+    torch.testing.assert_close(table.table, enc.encode(ids, mask))
+    enc.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(table.table[:4], enc(ids[:4], mask[:4]), rtol=1e-5, atol=1e-6)
+
+
+def test_a_batch_over_the_whole_catalogue_samples_its_negatives(tiny_encoder):
+    enc = TunableEncoder(Encoder(tiny_encoder, tune="full", grad_items=5))
+    table = TunedTable(torch.zeros(10, 32), enc, [str(i) for i in range(10)])
+    everything = torch.arange(10).expand(100, -1)  # the "all"/"unseen" samplers
+    chosen = table.chosen(torch.tensor([3]), everything).tolist()
+    assert chosen[0] == 3 and len(chosen) == 5 == len(set(chosen))
+
+
+def test_a_missing_or_corrupt_adapter_is_refused(tiny_split, tiny_encoder, tmp_path):
+    model = tuned(tiny_split, tiny_encoder, "lora")
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "encoder" / "adapter_model.safetensors").unlink()
+    with pytest.raises(ArtifactError, match="the tuned encoder's weights are missing"):
+        Recommender.load(tmp_path / "m")
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "encoder" / "adapter_model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ArtifactError, match="cannot load the LoRA adapters"):
+        Recommender.load(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["params"]["encoder"]["tune"] == "lora"
+
+
+def test_encoder_options_are_validated(tiny_split):
+    with pytest.raises(ConfigError, match="'rank' parameter of LoRA must be a number >= 1; got 0"):
+        Encoder(tune="lora", lora=LoRA(rank=0)).validate()
+    with pytest.raises(ConfigError, match="tune='lora' needs backend='hf'"):
+        Encoder(tune="lora", backend="sentence-transformers").validate()
+    with pytest.raises(ConfigError, match="dtype='int8' quantises a frozen encoder"):
+        Encoder(tune="full", dtype="int8").validate()
+    with pytest.raises(ConfigError, match="'targets' parameter of LoRA must be a non-empty list"):
+        Encoder(lora={"targets": []}).validate()
+    assert Encoder.from_dict(Encoder(tune="lora", lora=LoRA(rank=3)).to_dict()).lora == LoRA(rank=3)
