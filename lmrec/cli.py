@@ -1,8 +1,9 @@
 """The `lmrec` command: data info|prepare, train, evaluate, compare, serve, publish, retrain.
 
 Every option maps onto a library parameter: model hyperparameters are given as
-``NAME:key=value,key=value`` (e.g. ``ease:lam=500``), TrainConfig fields as flags
-(``--epochs``, ``--lr``, ...). Run ``lmrec COMMAND --help`` for each command.
+``NAME:key=value,key=value`` (e.g. ``ease:lam=500``; quote a value with commas, or give
+``NAME:{JSON object}``), TrainConfig fields as flags (``--epochs``, ``--lr``, ...). Run
+``lmrec COMMAND --help`` for each command.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Sequence
 
+from lmrec.cli_spec import parse_model_spec, parse_value
 from lmrec.data import DATASETS, PROTOCOLS, get_protocol, load_dataset, load_split, save_split
 from lmrec.data.splits import Split
 from lmrec.errors import LmrecError
@@ -22,33 +24,6 @@ from lmrec.models.base import Recommender
 from lmrec.models.registry import MODELS, create_model
 from lmrec.serving.retrain import RetrainConfig
 from lmrec.training.config import TrainConfig
-
-
-def parse_value(text: str) -> Any:
-    """'500' -> 500, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, else the string."""
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """'ease:lam=500' -> ('ease', {'lam': 500}); 'bpr-mf:dim=64,loss=hinge' likewise."""
-    name, _, rest = spec.partition(":")
-    params: dict[str, Any] = {}
-    for part in filter(None, rest.split(",")):
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise argparse.ArgumentTypeError(f"model parameter {part!r} in {spec!r} must look like key=value.")
-        params[key.strip()] = parse_value(value.strip())
-    return name.strip(), params
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
