@@ -14,8 +14,9 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Sequence
 
+from lmrec.cli_data import add_data_commands
 from lmrec.cli_spec import parse_model_spec, parse_value
-from lmrec.data import DATASETS, PROTOCOLS, get_protocol, load_dataset, load_split, save_split
+from lmrec.data import PROTOCOLS, get_protocol, load_split
 from lmrec.data.splits import Split
 from lmrec.errors import LmrecError
 from lmrec.evaluation.compare import compare
@@ -66,20 +67,6 @@ def _build_model(spec: str, overrides: dict[str, Any]) -> Recommender:
 def _split(args: argparse.Namespace) -> Split:
     return load_split(args.split) if args.split else get_protocol(args.protocol, args.data_dir, args.split_seed,
                                                                     download=args.download)
-
-
-def cmd_data_info(args: argparse.Namespace) -> int:
-    data = load_dataset(args.dataset, args.data_dir, download=args.download)
-    print(json.dumps(data.describe(), indent=2, default=str))
-    return 0
-
-
-def cmd_data_prepare(args: argparse.Namespace) -> int:
-    split = get_protocol(args.protocol, args.data_dir, args.seed, download=args.download)
-    save_split(split, args.out)
-    print(json.dumps(split.card(), indent=2, default=str))
-    print(f"split written to {args.out}")
-    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -173,18 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    data = sub.add_parser("data", help="inspect datasets and prepare splits")
-    dsub = data.add_subparsers(dest="data_command", required=True)
-    info = dsub.add_parser("info", help="counts, density and fields of a dataset")
-    info.add_argument("dataset", choices=list(DATASETS))
-    _add_data_args(info)
-    info.set_defaults(func=cmd_data_info)
-    prep = dsub.add_parser("prepare", help="build a protocol's split and save it with its card")
-    prep.add_argument("protocol", help=f"one of {', '.join(PROTOCOLS)} or P1-P5")
-    prep.add_argument("--out", required=True, help="split directory to write")
-    prep.add_argument("--seed", type=int, default=2026)
-    _add_data_args(prep)
-    prep.set_defaults(func=cmd_data_prepare)
+    add_data_commands(sub)  # lmrec/cli_data.py: data info|prepare, built-in names or your own files
 
     metrics_help = "metric names, e.g. ndcg@10 recall@10 auc coverage@10"
     train = sub.add_parser("train", help="fit a model on a split and save it",
