@@ -94,7 +94,9 @@ def default_item_template(table: pd.DataFrame) -> str | None:
 
     Labelled fields come first (``ITEM_FIELD_LABELS``: "Title: {title}. Genres: {genres}. ..."),
     then the free ``text`` field. A field whose value is, in every row, already part of that
-    row's ``text`` (Amazon's title) is left out. Field names match case-insensitively.
+    row's ``text`` (Amazon's title) is left out. Field names match case-insensitively. When the
+    fields used are exactly those of a built-in template (``ITEM_TEMPLATES``), it is that one,
+    so built-in datasets and title-only tables keep their text ("{title}", "{text}").
 
     >>> default_item_template(pd.DataFrame(columns=["movieId", "title", "genres"]))
     'Title: {title}. Genres: {genres}.'
@@ -103,10 +105,12 @@ def default_item_template(table: pd.DataFrame) -> str | None:
     """
     columns = {str(c).lower(): c for c in table.columns if isinstance(c, str)}
     text = columns.get(FREE_TEXT)
-    parts = [f"{label}: {{{columns[f]}}}." for f, label in ITEM_FIELD_LABELS.items()
-             if f in columns and not (text is not None and _inside(table[columns[f]], table[text]))]
-    if text is not None:
-        parts.append(f"{{{text}}}")
+    used = [columns[f] for f in ITEM_FIELD_LABELS
+            if f in columns and not (text is not None and _inside(table[columns[f]], table[text]))]
+    for template in ITEM_TEMPLATES.values():
+        if set(template_fields(template)) == set(used + ([text] if text is not None else [])):
+            return template
+    parts = [f"{ITEM_FIELD_LABELS[str(f).lower()]}: {{{f}}}." for f in used] + ([f"{{{text}}}"] if text else [])
     return " ".join(parts) or None
 
 

@@ -53,6 +53,8 @@ def test_ml100k_template_exact_text(data_dir):
 @pytest.mark.parametrize("columns, template", [
     (["movieId", "title", "genres"], "Title: {title}. Genres: {genres}."),
     (["title", "year"], "Title: {title}. Year: {year}."),
+    (["item", "title"], "{title}"),  # the built-in title template, as before
+    (["Title"], "Title: {Title}."),
     (["genres", "title", "year", "url"], "Title: {title}. Genres: {genres}. Year: {year}."),
     (["Title", "Brand", "description"], "Title: {Title}. Brand: {Brand}. Description: {description}."),
     (["title", "categories", "text"], "Title: {title}. Categories: {categories}. {text}"),
