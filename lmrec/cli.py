@@ -1,8 +1,9 @@
 """The `lmrec` command: data info|prepare, train, evaluate, compare, serve, publish, retrain.
 
 Every option maps onto a library parameter: model hyperparameters are given as
-``NAME:key=value,key=value`` (e.g. ``ease:lam=500``), TrainConfig fields as flags
-(``--epochs``, ``--lr``, ...). Run ``lmrec COMMAND --help`` for each command.
+``NAME:key=value,key=value`` (e.g. ``ease:lam=500``; quote a value with commas, or give
+``NAME:{JSON object}``), TrainConfig fields as flags (``--epochs``, ``--lr``, ...). Run
+``lmrec COMMAND --help`` for each command.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from lmrec.data import DATASETS, PROTOCOLS, get_protocol, load_dataset, load_split, save_split
+from lmrec.cli_data import add_data_commands
+from lmrec.cli_spec import parse_model_spec, parse_value
+from lmrec.data import PROTOCOLS, get_protocol, load_split
 from lmrec.data.splits import Split
 from lmrec.errors import LmrecError
 from lmrec.experiments.compare import compare
@@ -22,33 +25,6 @@ from lmrec.models.base import Recommender
 from lmrec.models.registry import MODELS, create_model
 from lmrec.serving.retrain import RetrainConfig
 from lmrec.training.config import TrainConfig
-
-
-def parse_value(text: str) -> Any:
-    """'500' -> 500, '1e-3' -> 0.001, 'true' -> True, 'none' -> None, else the string."""
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_model_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """'ease:lam=500' -> ('ease', {'lam': 500}); 'bpr-mf:dim=64,loss=hinge' likewise."""
-    name, _, rest = spec.partition(":")
-    params: dict[str, Any] = {}
-    for part in filter(None, rest.split(",")):
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise argparse.ArgumentTypeError(f"model parameter {part!r} in {spec!r} must look like key=value.")
-        params[key.strip()] = parse_value(value.strip())
-    return name.strip(), params
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -91,20 +67,6 @@ def _build_model(spec: str, overrides: dict[str, Any]) -> Recommender:
 def _split(args: argparse.Namespace) -> Split:
     return load_split(args.split) if args.split else get_protocol(args.protocol, args.data_dir, args.split_seed,
                                                                     download=args.download)
-
-
-def cmd_data_info(args: argparse.Namespace) -> int:
-    data = load_dataset(args.dataset, args.data_dir, download=args.download)
-    print(json.dumps(data.describe(), indent=2, default=str))
-    return 0
-
-
-def cmd_data_prepare(args: argparse.Namespace) -> int:
-    split = get_protocol(args.protocol, args.data_dir, args.seed, download=args.download)
-    save_split(split, args.out)
-    print(json.dumps(split.card(), indent=2, default=str))
-    print(f"split written to {args.out}")
-    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -198,18 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    data = sub.add_parser("data", help="inspect datasets and prepare splits")
-    dsub = data.add_subparsers(dest="data_command", required=True)
-    info = dsub.add_parser("info", help="counts, density and fields of a dataset")
-    info.add_argument("dataset", choices=list(DATASETS))
-    _add_data_args(info)
-    info.set_defaults(func=cmd_data_info)
-    prep = dsub.add_parser("prepare", help="build a protocol's split and save it with its card")
-    prep.add_argument("protocol", help=f"one of {', '.join(PROTOCOLS)} or P1-P5")
-    prep.add_argument("--out", required=True, help="split directory to write")
-    prep.add_argument("--seed", type=int, default=2026)
-    _add_data_args(prep)
-    prep.set_defaults(func=cmd_data_prepare)
+    add_data_commands(sub)  # lmrec/cli_data.py: data info|prepare, built-in names or your own files
 
     metrics_help = "metric names, e.g. ndcg@10 recall@10 auc coverage@10"
     train = sub.add_parser("train", help="fit a model on a split and save it",

@@ -2,17 +2,18 @@
 
 Steps, in order: missing values -> ratings outside the declared scale -> duplicates ->
 implicit conversion -> k-core filtering -> rating normalisation. Each step appends the rows it
-touched (source line, user, item, action, reason, old and new rating) to the report.
+touched (source line, user, item, action, reason, old and new rating) to the report; users and
+items that lose every interaction (and so leave the catalogue) are counted as report issues.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from lmrec.data.interactions import Interactions
+from lmrec.data.report import CleaningReport, show
 from lmrec.errors import check_choice
 
 NORMALISATIONS = ("minmax", "zscore", "user_mean")
@@ -53,50 +54,18 @@ class CleaningConfig:
 
 
 @dataclass
-class CleaningReport:
-    """Every row changed by cleaning: ``changes`` has line, user, item, action, reason, old, new."""
-
-    rows_in: int
-    rows_out: int = 0
-    changes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=["line", "user", "item", "action", "reason", "old", "new"]))
-
-    def add(self, rows: pd.DataFrame, action: str, reason: str, new: object = None) -> None:
-        if rows.empty:
-            return
-        part = pd.DataFrame({
-            "line": rows["line"].to_numpy() if "line" in rows else np.full(len(rows), -1),
-            "user": rows["user"].to_numpy(),
-            "item": rows["item"].to_numpy(),
-            "action": action,
-            "reason": reason,
-            "old": rows["rating"].to_numpy() if "rating" in rows else np.nan,
-            "new": new if new is not None else np.nan,
-        })
-        self.changes = part if self.changes.empty else pd.concat([self.changes, part], ignore_index=True)
-
-    def summary(self) -> dict[str, int]:
-        """Row counts per (action, reason), plus rows in and out."""
-        counts = self.changes.groupby(["action", "reason"]).size() if len(self.changes) else {}
-        out = {f"{a}: {r}": int(n) for (a, r), n in dict(counts).items()}
-        return {"rows_in": self.rows_in, **out, "rows_out": self.rows_out}
-
-    def save(self, path: str | Path) -> None:
-        """Write the changes as CSV (temp file, then rename)."""
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        self.changes.to_csv(tmp, index=False)
-        tmp.replace(path)
-
-
-@dataclass
 class CleanResult:
     frame: pd.DataFrame
     report: CleaningReport
 
 
-def clean(frame: pd.DataFrame, config: CleaningConfig | None = None, *, source: str | None = None) -> CleanResult:
+def clean(frame: pd.DataFrame, config: CleaningConfig | None = None, *, source: str | None = None,
+          raw_ids: dict[str, np.ndarray] | None = None) -> CleanResult:
     """Clean a frame with columns user, item, [rating], [timestamp], [line].
+
+    Users and items that lose every interaction are counted in ``report.issues``; when the
+    frame holds dense indices, ``raw_ids`` (``{"user": user_ids, "item": item_ids}``) names
+    them by raw id.
 
     Example
     -------
@@ -134,6 +103,8 @@ def clean(frame: pd.DataFrame, config: CleaningConfig | None = None, *, source: 
     if cfg.normalize is not None and "rating" in f.columns:
         f = _normalise(f, cfg, report)
     report.rows_out = len(f)
+    for col in ("item", "user"):
+        _note_lost(frame, f, col, report, None if raw_ids is None else raw_ids[col], source)
     return CleanResult(f.reset_index(drop=True), report)
 
 
@@ -141,7 +112,7 @@ def clean_interactions(data: Interactions, config: CleaningConfig | None = None)
     """Clean loaded :class:`Interactions` (raw ids and tables kept); returns (data, report)."""
     f = data.to_frame()
     f["line"] = np.arange(1, len(f) + 1)
-    result = clean(f, config)
+    result = clean(f, config, raw_ids={"user": data.user_ids, "item": data.item_ids})
     out = result.frame
     cleaned = replace(
         data,
@@ -155,6 +126,17 @@ def clean_interactions(data: Interactions, config: CleaningConfig | None = None)
         ch["user"] = data.user_ids[ch["user"].to_numpy(np.int64)]
         ch["item"] = data.item_ids[ch["item"].to_numpy(np.int64)]
     return cleaned, result.report
+
+
+def _note_lost(before: pd.DataFrame, after: pd.DataFrame, col: str, report: CleaningReport,
+               raw: np.ndarray | None, source: str | None) -> None:
+    """Count the ids of ``col`` that had interactions before cleaning and have none after."""
+    lost = pd.Index(before[col].dropna().unique()).difference(pd.Index(after[col].unique()))
+    names = lost[:5] if raw is None else raw[np.asarray(lost[:5], dtype=np.int64)]
+    where = f"{source}: " if source else ""
+    report.note(f"catalogue: {col}s left without interactions", len(lost),
+                f"{where}{len(lost)} {col}s lost every interaction to cleaning and left the catalogue (the report's "
+                "changes say which rows went and why).", [f"{col} {show(v)}" for v in names])
 
 
 def _outliers(f: pd.DataFrame, cfg: CleaningConfig, report: CleaningReport) -> pd.DataFrame:

@@ -7,6 +7,7 @@ Layout::
       split.safetensors train/valid/test users, items, ratings, timestamps; cold items
       ids.json          raw user and item ids, in index order
       items.json        item table (pandas "split" orientation), users.json likewise
+      cleaning.csv      the rows cleaning changed, when a CleaningReport is given
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lmrec.data.interactions import Interactions
+from lmrec.data.report import CleaningReport
 from lmrec.data.splits import Split
 from lmrec.errors import ArtifactError
 from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, ids_from_json, ids_to_json,
@@ -26,8 +28,12 @@ from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, ids_from_
 PARTS = ("train", "valid", "test")
 
 
-def save_split(split: Split, directory: str | Path) -> Path:
-    """Write ``split`` to ``directory`` atomically; returns the directory."""
+def save_split(split: Split, directory: str | Path, *, report: CleaningReport | None = None) -> Path:
+    """Write ``split`` to ``directory`` atomically; returns the directory.
+
+    With ``report``, its row changes are written to ``cleaning.csv`` beside the card (put its
+    ``summary()`` in ``split.extra`` to have the counts in the card).
+    """
     arrays: dict[str, np.ndarray] = {}
     for name in PARTS:
         part: Interactions = getattr(split, name)
@@ -45,6 +51,8 @@ def save_split(split: Split, directory: str | Path) -> Path:
         (tmp / "items.json").write_text(split.train.item_table.to_json(orient="split", index=False))
         (tmp / "users.json").write_text(split.train.user_table.to_json(orient="split", index=False))
         write_json(tmp / "manifest.json", {"format_version": FORMAT_VERSION, "kind": "split", "card": split.card()})
+        if report is not None:
+            report.save(tmp / "cleaning.csv")
     return Path(directory)
 
 

@@ -79,3 +79,22 @@ def test_clean_interactions_keeps_tables(tiny_split, tmp_path):
     assert set(report.changes.query("action == 'dropped'")["item"]) == {8, 9}
     report.save(tmp_path / "r.csv")
     assert len(pd.read_csv(tmp_path / "r.csv")) == 80  # 2 dropped + 78 converted to implicit 1.0
+
+
+def test_users_and_items_left_without_interactions_are_counted():
+    r = clean(FRAME, CleaningConfig(implicit_threshold=4))
+    summary = r.report.summary()
+    assert summary["catalogue: items left without interactions"] == 1  # z: its only rating is 3
+    assert summary["catalogue: users left without interactions"] == 2  # b (2, 3) and c (0)
+    issue = next(i for i in r.report.issues if i.key.startswith("catalogue: users"))
+    assert issue.examples == ("user 'b'", "user 'c'")
+    assert "lost every interaction to cleaning and left the catalogue" in issue.text()
+
+
+def test_clean_interactions_names_lost_items_by_raw_id():
+    from lmrec.data import Interactions
+
+    data = Interactions.from_frame(FRAME.dropna().drop(columns="line"))
+    cleaned, report = clean_interactions(data, CleaningConfig(implicit_threshold=4))
+    assert cleaned.item_ids.tolist() == ["x", "y"]
+    assert next(i for i in report.issues if i.key.startswith("catalogue: items")).examples == ("item 'z'",)
