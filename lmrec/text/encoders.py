@@ -32,7 +32,10 @@ def builtin_path(name: str) -> str:
 
 
 def default_pooling(model: str) -> str:
-    """"last" for a registered decoder (GPT-style), else "mean"; pass ``pooling=`` for a decoder given by path."""
+    """The pooling that suits ``model``: "last" for a registered decoder (GPT-style), else "mean".
+
+    A decoder given by path or hub name gets "mean" unless ``pooling="last"`` is passed.
+    """
     return POOLING_BY_KIND[sources.kind_of(model) or "encoder"]
 
 

