@@ -1,4 +1,4 @@
-"""The `lmrec` command: data info|prepare, train, evaluate, compare, serve, publish, retrain.
+"""The `lmrec` command: data info|prepare, train, evaluate, compare, serve, publish, retrain, encoders.
 
 Every option maps onto a library parameter: model hyperparameters are given as
 ``NAME:key=value,key=value`` (e.g. ``ease:lam=500``; quote a value with commas, or give
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lmrec.cli_data import add_data_commands
+from lmrec.cli_encoders import add_encoders_parser
 from lmrec.cli_spec import parse_model_spec, parse_value
 from lmrec.data import PROTOCOLS, get_protocol, load_split
 from lmrec.data.splits import Split
@@ -229,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--positive-types", nargs="+", default=list(RetrainConfig.positive_types), help="event types that count as positive")
     rt.add_argument("--min-value", type=float, default=0.0, help="events with a smaller value are ignored")
     rt.set_defaults(func=cmd_retrain)
+
+    add_encoders_parser(sub)  # encoders list|install (lmrec/cli_encoders.py)
     return parser
 
 

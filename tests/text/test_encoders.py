@@ -59,16 +59,16 @@ def test_corrupt_cache_part_is_reencoded(minilm, tmp_path):
 
 
 def test_unknown_encoder_names():
-    with pytest.raises(ConfigError, match=r"Could not load encoder 'no-such/model-xyz': it is neither a built-in name \(minilm\)"):
+    with pytest.raises(ConfigError, match=r"Could not load encoder 'no-such/model-xyz': it is neither a registered name \(minilm, mpnet, "):
         get_encoder("no-such/model-xyz")
     with pytest.raises(ConfigError, match="'backend' parameter of get_encoder must be one of 'hf', 'sentence-transformers'"):
         get_encoder("minilm", backend="onnx")
 
 
 def test_local_path_loads(tmp_path):
-    from lmrec.text.encoders import builtin_path
+    from lmrec.text.sources import resolve
 
-    enc = get_encoder(builtin_path("minilm"), max_length=16)
+    enc = get_encoder(resolve("minilm"), max_length=16)
     assert enc.encode(["short"], progress=False).shape == (1, 384) and "|16|" in enc.identity
 
 
