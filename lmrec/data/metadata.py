@@ -18,7 +18,7 @@ import pandas as pd
 from lmrec.data.ids import convert_keys
 from lmrec.data.report import MAX_EXAMPLES, CleaningReport, show
 from lmrec.errors import DataError
-from lmrec.text.templates import empty_mask
+from lmrec.data.values import empty_mask
 
 
 def _lines(rows: pd.DataFrame) -> list[str]:

@@ -37,6 +37,9 @@ from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, check_csr
                                      load_arrays, read_manifest, save_arrays, write_json)
 
 
+MODELS: dict[str, type[Recommender]] = {}  # name -> class; filled by lmrec.models.registry (the list of models)
+
+
 class Recommender:
     """Base class: stores hyperparameters, holds the training matrix, implements the contract.
 
@@ -258,8 +261,6 @@ class Recommender:
     @classmethod
     def load(cls, directory: str | Path) -> Recommender:
         """Load a saved model; ``Recommender.load`` picks the class from the manifest."""
-        from lmrec.models.registry import MODELS
-
         d = Path(directory)
         manifest = read_manifest(d, kind="model")
         name = manifest.get("class")

@@ -1,10 +1,12 @@
-"""The model registry: name -> class. "Supported: ..." messages are built from it."""
+"""The model registry: name -> class, listed here explicitly. "Supported: ..." messages are built
+from it, and ``Recommender.load`` finds a saved model's class in it (the dict lives in
+``lmrec.models.base`` so that loading needs no import back up from the base class)."""
 from __future__ import annotations
 
 from typing import Any
 
 from lmrec.errors import ConfigError
-from lmrec.models.base import Recommender
+from lmrec.models.base import MODELS, Recommender
 from lmrec.models.ease import EASE
 from lmrec.models.itemknn import ItemKNN
 from lmrec.models.lightgcn import LightGCN
@@ -13,9 +15,7 @@ from lmrec.models.mf import BPRMF
 from lmrec.models.popularity import MostPopular, Random
 from lmrec.models.text_knn import TextKNN
 
-MODELS: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (Random, MostPopular, ItemKNN, EASE, BPRMF, LightGCN, TextKNN, LMRanker)
-}
+MODELS.update({cls.name: cls for cls in (Random, MostPopular, ItemKNN, EASE, BPRMF, LightGCN, TextKNN, LMRanker)})
 
 
 def create_model(name: str, **params: Any) -> Recommender:

@@ -13,7 +13,6 @@ says how many rows would lose a segment.
 """
 from __future__ import annotations
 
-import math
 import re
 import string
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from lmrec.data.values import as_text, empty_mask
 from lmrec.errors import ConfigError
 
 ITEM_TEMPLATES: dict[str, str] = {
@@ -116,7 +116,7 @@ def default_item_template(table: pd.DataFrame) -> str | None:
 
 def _inside(values: pd.Series, text: pd.Series) -> bool:
     """True when every value is empty or a substring of the same row's text."""
-    return all(v == "" or v in t for v, t in zip(map(_clean, values), map(_clean, text)))
+    return all(v == "" or v in t for v, t in zip(map(as_text, values), map(as_text, text)))
 
 
 def default_user_template(table: pd.DataFrame) -> str | None:
@@ -125,14 +125,6 @@ def default_user_template(table: pd.DataFrame) -> str | None:
         if set(template_fields(template)) <= set(table.columns):
             return template
     return None
-
-
-def _clean(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def _format(segment: _Segment, value: str) -> str:
@@ -163,17 +155,12 @@ def render(template: str, table: pd.DataFrame, *, what: str = "item") -> list[st
     _check_fields(fields, table, what)
     if not segments:
         return [" ".join(literal.split())] * len(table)
-    columns = [[_clean(v) for v in table[f].to_numpy(dtype=object)] for f in fields]
+    columns = [[as_text(v) for v in table[f].to_numpy(dtype=object)] for f in fields]
     texts = []
     for values in zip(*columns):
         pieces = [_format(seg, v) for seg, v in zip(segments, values) if v != ""]
         texts.append(" ".join(" ".join(pieces).split()))
     return texts
-
-
-def empty_mask(values: pd.Series) -> pd.Series:
-    """True where a value renders as nothing (missing, NaN, empty or blank text)."""
-    return pd.Series([_clean(v) == "" for v in values.to_numpy(dtype=object)], index=values.index, dtype=bool)
 
 
 def empty_field_counts(table: pd.DataFrame, fields: Sequence[str] | None = None) -> dict[str, int]:
