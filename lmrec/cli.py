@@ -16,10 +16,11 @@ from typing import Any, Sequence
 
 from lmrec.cli_data import add_data_commands
 from lmrec.cli_encoders import add_encoders_parser
+from lmrec.cli_lm import add_lm_args, add_pretune_parser, init_model, lm_parts
 from lmrec.cli_spec import parse_model_spec, parse_value
 from lmrec.data import PROTOCOLS, get_protocol, load_split
 from lmrec.data.splits import Split
-from lmrec.errors import LmrecError
+from lmrec.errors import ConfigError, LmrecError
 from lmrec.experiments.compare import compare
 from lmrec.evaluation.evaluator import DEFAULT_METRICS, Evaluator
 from lmrec.models.base import Recommender
@@ -72,8 +73,14 @@ def _split(args: argparse.Namespace) -> Split:
 
 def cmd_train(args: argparse.Namespace) -> int:
     split = _split(args)
-    model = _build_model(args.model, _train_overrides(args))
-    model.fit(split.train, split.valid)
+    overrides = {**_train_overrides(args), **({"precision": "bf16"} if args.bf16 else {})}
+    model = _build_model(args.model, overrides)
+    parts = lm_parts(args, parse_model_spec(args.model)[1])
+    if parts and model.name != "lm-ranker":
+        raise ConfigError(f"the lm-ranker part flags apply to the model lm-ranker, not {model.name!r}.")
+    if parts:
+        model = model.clone(**parts)
+    model.fit(split.train, split.valid, init_from=init_model(args))
     result = Evaluator(split, args.metrics, stage="valid").evaluate(model)
     metrics = {f"valid_{k}": v for k, v in result.summary().items()}
     model.save(args.out, metrics=metrics)
@@ -171,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--metrics", nargs="+", default=["ndcg@10", "recall@10"], help=metrics_help)
     _add_split_args(train)
     _add_train_args(train)
+    add_lm_args(train)
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="evaluate a saved model on a split")
@@ -231,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--min-value", type=float, default=0.0, help="events with a smaller value are ignored")
     rt.set_defaults(func=cmd_retrain)
 
-    add_encoders_parser(sub)  # encoders list|install (lmrec/cli_encoders.py)
+    add_encoders_parser(sub)
+    add_pretune_parser(sub)  # encoders list|install (lmrec/cli_encoders.py)
     return parser
 
 

@@ -17,7 +17,7 @@ def run(args, capsys) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("cmd", [[], ["data", "info"], ["data", "prepare"], ["train"], ["evaluate"], ["compare"],
-                                 ["serve"], ["publish"], ["retrain"]])
+                                 ["serve"], ["publish"], ["retrain"], ["pretune"], ["encoders"], ["encoders", "install"]])
 def test_help(cmd):
     res = subprocess.run([sys.executable, "-m", "lmrec.cli", *cmd, "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "usage: lmrec" in res.stdout

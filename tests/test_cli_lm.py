@@ -1,0 +1,55 @@
+"""lmrec train lm-ranker with part flags (encoder tuning, towers, bf16, accumulation, two stages) and lmrec pretune."""
+from __future__ import annotations
+
+import json
+
+from lmrec.cli import main
+from lmrec.data import save_split
+
+
+def run(args, capsys) -> tuple[int, str, str]:
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_train_lm_ranker_reaches_every_part_and_two_stages(tiny_split, tiny_encoder, tmp_path, capsys):
+    save_split(tiny_split, tmp_path / "split")
+    common = ["--split", str(tmp_path / "split"), "--encoder", tiny_encoder, "--dim", "8", "--user", "sequence",
+              "--max-history", "4", "--scorer", "cosine", "--temperature", "0.2", "--loss", "softmax",
+              "--epochs", "2", "--batch-size", "8", "--progress", "false"]
+    code, _, err = run(["train", "lm-ranker", *common, "--out", str(tmp_path / "frozen")], capsys)
+    assert code == 0, err
+    code, _, err = run(["train", "lm-ranker", *common, "--tune", "lora", "--lora-rank", "2", "--lora-targets",
+                        "query,value", "--encoder-lr", "0.001", "--grad-items", "4", "--bf16", "--grad-accum", "2",
+                        "--init-from", str(tmp_path / "frozen"), "--out", str(tmp_path / "lora")], capsys)
+    assert code == 0, err
+    params = json.loads((tmp_path / "lora" / "manifest.json").read_text())["params"]
+    assert params["encoder"]["tune"] == "lora" and params["encoder"]["lora"]["rank"] == 2
+    assert params["encoder"]["lora"]["targets"] == ["query", "value"] and params["encoder"]["grad_items"] == 4
+    assert params["user"] == {"type": "sequence", "max_history": 4} and params["items"] == {"dim": 8}
+    assert params["scorer"] == {"type": "cosine", "temperature": 0.2} and params["loss"] == {"type": "softmax"}
+    assert params["config"]["precision"] == "bf16" and params["config"]["grad_accum"] == 2
+    assert (tmp_path / "lora" / "encoder" / "adapter_model.safetensors").exists()
+
+
+def test_part_flag_errors_are_one_line(tiny_split, tmp_path, capsys):
+    save_split(tiny_split, tmp_path / "split")
+    base = ["--split", str(tmp_path / "split"), "--out", str(tmp_path / "m")]
+    code, _, err = run(["train", "ease", *base, "--tune", "lora"], capsys)
+    assert code == 2 and "the lm-ranker part flags apply to the model lm-ranker, not 'ease'" in err
+    code, _, err = run(["train", 'lm-ranker:{"user": "mean"}', *base, "--user", "sequence"], capsys)
+    assert code == 2 and "user given both in the model spec and as flags" in err
+    code, _, err = run(["train", "lm-ranker", *base, "--user", "gru"], capsys)
+    assert code == 2 and "'user' parameter of LMRanker must be one of 'mean', 'attention', 'sequence'" in err
+
+
+def test_pretune_writes_a_folder_the_ranker_reads(tiny_split, tiny_encoder, tmp_path, capsys):
+    save_split(tiny_split, tmp_path / "split")
+    code, out, err = run(["pretune", "--split", str(tmp_path / "split"), "--encoder", tiny_encoder, "--tune", "full",
+                          "--epochs", "2", "--batch-size", "4", "--out", str(tmp_path / "co")], capsys)
+    assert code == 0, err
+    assert json.loads(out[: out.rindex("}") + 1])["pairs"] > 0
+    code, _, err = run(["train", "lm-ranker", "--split", str(tmp_path / "split"), "--encoder", str(tmp_path / "co"),
+                        "--dim", "8", "--epochs", "1", "--progress", "false", "--out", str(tmp_path / "m")], capsys)
+    assert code == 0, err
