@@ -11,6 +11,7 @@ from lmrec.data.interactions import Interactions
 from lmrec.errors import check_choice, check_positive
 
 SAMPLERS = ("uniform", "popularity")
+POOLS = ("all-items", "train-items")
 DENSE_LIMIT = 2**27  # users x items cells (128 MB of bools)  # drawn from the catalogue; the loop adds "in-batch" and "hard"
 
 
@@ -22,6 +23,8 @@ class NegativeSampler:
     kind: "uniform", or "popularity" (p(i) ∝ count(i) ** alpha).
     alpha: popularity exponent (0.75 as in word2vec).
     rounds: redraws of negatives that hit a training positive.
+    pool: "all-items" (the whole catalogue) or "train-items" (items with at least one training
+        interaction: an item new at training time, a cold item, is never drawn as a negative).
 
     Example
     -------
@@ -30,11 +33,16 @@ class NegativeSampler:
     """
 
     def __init__(self, train: Interactions, kind: str = "uniform", n_negatives: int = 1, *,
-                 alpha: float = 0.75, rounds: int = 10, seed: int = 2026) -> None:
+                 alpha: float = 0.75, rounds: int = 10, seed: int = 2026, pool: str = "all-items") -> None:
         check_choice("NegativeSampler", "kind", kind, SAMPLERS)
+        check_choice("NegativeSampler", "pool", pool, POOLS)
         check_positive("NegativeSampler", "n_negatives", n_negatives)
         self.kind, self.n_negatives, self.rounds = kind, int(n_negatives), rounds
         self.n_items = train.n_items
+        counts = train.item_popularity()
+        self.pool = np.flatnonzero(counts > 0) if pool == "train-items" else np.arange(train.n_items)
+        self.outside = np.ones(train.n_items, dtype=bool)  # items never drawn: True outside the pool
+        self.outside[self.pool] = False
         self.rng = np.random.default_rng(seed)
         self.known = np.unique(train.users * train.n_items + train.items)  # sorted positive keys
         self.dense = None  # a (users, items) bool table when it fits: O(1) lookups instead of binary search
@@ -47,7 +55,7 @@ class NegativeSampler:
 
     def _draw(self, size: int | tuple[int, ...]) -> np.ndarray:
         if self.kind == "uniform":
-            return self.rng.integers(0, self.n_items, size=size)
+            return self.pool[self.rng.integers(0, len(self.pool), size=size)]
         return np.minimum(np.searchsorted(self.cdf, self.rng.random(size)), self.n_items - 1)
 
     def is_known(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:

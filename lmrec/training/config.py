@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lmrec.data.sampling import POOLS
 from lmrec.errors import ConfigError, check_choice, check_positive
 from lmrec.evaluation.metrics import parse_metric
 from lmrec.options import Options
@@ -31,6 +32,9 @@ class TrainConfig(Options):
         n_negatives is then ignored), or "unseen" (as "all", less every item the user has in
         training: the user's other positives are not pushed down either, as the uniform
         sampler's redraws avoid them).
+    negative_pool: "all-items", or "train-items": negatives only among items with at least one
+        training interaction, so items new at training time (cold items) are never pushed down
+        (every sampler, the full-catalogue ones included).
     metric: validation metric for early stopping and model selection.
     patience: evaluations without improvement before stopping.
     plateau_decay: on an evaluation without improvement, go back to the best weights so far and
@@ -58,6 +62,7 @@ class TrainConfig(Options):
     sampler: str = "uniform"
     pop_alpha: float = 0.75
     hard_pool: int = 10
+    negative_pool: str = "all-items"
     metric: str = "ndcg@10"
     patience: int = 5
     plateau_decay: float = 1.0
@@ -75,6 +80,7 @@ class TrainConfig(Options):
             check_positive("TrainConfig", name, getattr(self, name))
         check_choice("TrainConfig", "sampler", self.sampler, SAMPLERS)
         check_choice("TrainConfig", "precision", self.precision, PRECISIONS)
+        check_choice("TrainConfig", "negative_pool", self.negative_pool, POOLS)
         if self.grad_accum > self.batch_size:
             raise ConfigError(f"The 'grad_accum' parameter of TrainConfig must be at most batch_size "
                               f"({self.batch_size}): each micro-batch needs a row; got {self.grad_accum!r}.")

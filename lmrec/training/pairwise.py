@@ -28,7 +28,7 @@ class Negatives:
     def __init__(self, train: Interactions, cfg: TrainConfig) -> None:
         kind = cfg.sampler if cfg.sampler in ("uniform", "popularity") else "uniform"
         n_draw = cfg.n_negatives * (cfg.hard_pool if cfg.sampler == "hard" else 1)
-        self.sampler = NegativeSampler(train, kind, n_draw, alpha=cfg.pop_alpha, seed=cfg.seed)
+        self.sampler = NegativeSampler(train, kind, n_draw, alpha=cfg.pop_alpha, seed=cfg.seed, pool=cfg.negative_pool)
         self.cfg = cfg
 
     @property
@@ -62,12 +62,13 @@ class Negatives:
         if self.cfg.sampler == "unseen":
             return self.seen(users).to(neg.device)
         if self.cfg.sampler == "all":
-            return neg == pos[:, None]
+            return (neg == pos[:, None]) | torch.from_numpy(self.sampler.outside).to(neg.device)
         return None
 
     def seen(self, users: np.ndarray) -> torch.Tensor:
-        """(len(users), N) bool: True where the user has the item in training."""
-        return torch.from_numpy(self.sampler.known_rows(users))
+        """(len(users), N) bool: True where the user has the item in training, or the item lies
+        outside the negative pool (never a negative)."""
+        return torch.from_numpy(self.sampler.known_rows(users) | self.sampler.outside)
 
 
 def pairwise_step(score: ScoreFn, loss: Loss, negatives: Negatives, train: Interactions,

@@ -49,3 +49,19 @@ def test_known_rows_match_the_training_table_dense_or_not(tiny_split, monkeypatc
     sparse = NegativeSampler(train)
     assert sparse.dense is None
     np.testing.assert_array_equal(sparse.known_rows(users), expected[users])
+
+
+def test_train_items_pool_never_draws_an_item_without_training_interactions(tiny_split):
+    from lmrec.data import Interactions
+
+    train = tiny_split.train
+    keep = train.items != 9  # item 9 (piano) now has no training interaction: a cold item
+    cold = Interactions(users=train.users[keep], items=train.items[keep], ratings=train.ratings[keep],
+                        timestamps=train.timestamps[keep], user_ids=train.user_ids, item_ids=train.item_ids,
+                        item_table=train.item_table, name="cold")
+    drawn = NegativeSampler(cold, "uniform", n_negatives=50, seed=0, pool="train-items").sample(np.arange(20))
+    assert 9 not in drawn and set(np.unique(drawn)) <= set(range(9))
+    assert 9 in NegativeSampler(cold, "uniform", n_negatives=50, seed=0).sample(np.arange(20)), "the default pool has it"
+    with pytest.raises(ConfigError, match="'pool' parameter of NegativeSampler must be one of 'all-items', "
+                                          "'train-items'"):
+        NegativeSampler(cold, pool="warm")

@@ -18,7 +18,7 @@ TUNED = TrainConfig(epochs=60, batch_size=16, lr=0.05, patience=60, progress=Fal
 LM = {"items": ItemTower(dim=8), "cache_dir": None, "config": FAST_TRAIN}
 # tuned encoders: the tiny random BERT of conftest.tiny_encoder stands in for the model name
 TINY_LORA = Encoder("tiny", tune="lora", lora=LoRA(rank=4), lr=5e-3, refresh_every=2)
-TINY_FULL = Encoder("tiny", tune="full", lr=1e-3, refresh_every=2)
+TINY_FULL = Encoder("tiny", tune="full", lr=1e-4, refresh_every=2)
 # case -> (registered model, parameters); every registered model has a case named after it
 CASES: dict[str, tuple[str, dict]] = {
     **{name: (name, {}) for name in MODELS},
@@ -35,8 +35,8 @@ CASES: dict[str, tuple[str, dict]] = {
                                                        "scorer": Cosine(0.2), "loss": "softmax"}),
     "lm-ranker[mean,cosine,lora]": ("lm-ranker", {**LM, "encoder": TINY_LORA, "scorer": Cosine(0.2), "loss": "softmax",
                                                   "config": TUNED}),
-    "lm-ranker[sequence,dot,full]": ("lm-ranker", {**LM, "encoder": TINY_FULL, "user": SequenceUser(max_history=4),
-                                                   "config": TUNED}),
+    "lm-ranker[attention,dot,full]": ("lm-ranker", {**LM, "encoder": TINY_FULL, "user": AttentionUser(max_history=4),
+                                                    "config": TUNED}),
     "lm-ranker[mean,hybrid-ids,shared-negatives]": ("lm-ranker", {
         **LM, "user": MeanUser(ids=True, shared_negatives=True), "items": ItemTower(dim=8, ids=True, history_ids=True),
         "scorer": Cosine(0.2), "loss": "softmax", "config": UNSEEN}),

@@ -50,8 +50,8 @@ def test_fine_tuning_starts_from_the_current_weights(store, tmp_path):
     current = Recommender.load(store.current_path())
     retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, lr=1e-9))
     candidate = Recommender.load(store.current_path())
-    w_old = current.module_.item_proj.weight.detach().numpy()
-    w_new = candidate.module_.item_proj.weight.detach().numpy()
+    w_old = current.module_.items.proj.weight.detach().numpy()
+    w_new = candidate.module_.items.proj.weight.detach().numpy()
     np.testing.assert_allclose(w_new, w_old, atol=1e-5)  # lr ~ 0: the copied weights barely move
 
 

@@ -201,3 +201,19 @@ def test_plateau_decay_restarts_from_the_best_weights_with_a_lower_lr(tiny_split
     assert {r["lr"] for r in flat.training_log_} == {0.05}, "plateau_decay 1 (the default) never changes the rate"
     with pytest.raises(ConfigError, match=r"'plateau_decay' parameter of TrainConfig must be in \(0, 1\]; got 1.5"):
         BPRMF(config=TrainConfig(plateau_decay=1.5)).fit(tiny_split.train)
+
+
+def test_full_catalogue_negatives_leave_items_outside_the_pool_out(tiny_split):
+    from lmrec.data import Interactions
+
+    train = tiny_split.train
+    keep = train.items != 9
+    cold = Interactions(users=train.users[keep], items=train.items[keep], ratings=train.ratings[keep],
+                        timestamps=train.timestamps[keep], user_ids=train.user_ids, item_ids=train.item_ids,
+                        item_table=train.item_table, name="cold")
+    for sampler in ("all", "unseen"):
+        negatives = Negatives(cold, TrainConfig(sampler=sampler, negative_pool="train-items"))
+        users, pos = np.array([0, 10]), torch.tensor([1, 5])
+        masks = negatives.masks(users, pos, negatives.draw(users, pos))
+        assert masks[:, 9].all(), f"{sampler}: the cold item is never a negative"
+        assert not masks[0, 5] and not masks[1, 1], "items of the pool the user has not seen stay negatives"

@@ -141,9 +141,10 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, TrainedRecommender
         self._prepare_graph()  # on the training device
         self.net_.users.prepare(train, cfg.seed)
         self._run_training(training_task(self, train, cfg), cfg, train, valid)
-        if self.tuned_ is not None:  # serve from the final table; new texts go through the tuned encoder
+        if isinstance(self.net_.text, TunedTable):  # serve from the final table; new texts go through the tuned encoder
+            self.text_.stats["refresh"] = dict(self.net_.text.refreshes)
             self.net_.text = TextTable(self.net_.text.table)
-            self.text_.use_encoder(self.tuned_.inference())
+            self.text_.use_encoder(self.tuned_.inference())  # type: ignore[union-attr]
         self._keep_reps = True
 
     # ----------------------------------------------------------------- scoring

@@ -10,6 +10,7 @@ fresh vectors after each step.
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ class TunedTable(TextTable):
         self.grad_items = encoder.options.grad_items
         self.refresh_every = encoder.options.refresh_every
         self.steps = 0
+        self.refreshes = {"count": 0, "texts": 0, "seconds": 0.0}  # re-encodings of the whole table
         self.rng = np.random.default_rng(seed)
         self._fresh: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -65,7 +67,11 @@ class TunedTable(TextTable):
             self.refresh()
 
     def refresh(self) -> None:
+        start = time.perf_counter()
         self.table = self.encoder.encode(self.ids, self.mask).to(self.table.device, self.table.dtype)
+        self.refreshes["count"] += 1
+        self.refreshes["texts"] += len(self.ids)
+        self.refreshes["seconds"] += time.perf_counter() - start
 
     def param_groups(self, lr: float | None) -> list[dict[str, Any]]:
         """The encoder's weights without weight decay (decay would pull pretrained weights to zero)."""

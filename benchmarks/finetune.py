@@ -1,0 +1,216 @@
+"""Before and after fine-tuning: encoder x tuning on P2, P3 and P4-cold, seeds 2026-2028.
+
+Rows: an encoder (MiniLM 22M, MPNet 110M, SmolLM2 135M decoder) and a tuning mode —
+``frozen`` (embeddings computed once), ``lora`` and ``full`` (the encoder trained with the ranking
+loss, starting from the frozen model of the same seed: two stages), ``co`` (co-interaction
+pre-fine-tuning of the encoder on the training histories, then used frozen). Each cell
+(protocol, encoder, tuning, seed) runs in its own process (its peak memory is its own) and is
+kept in ``benchmarks/results/finetune/`` (JSON + per-user values), so the grid resumes where it
+stopped and grows cell by cell; ``report`` rebuilds ``benchmarks/results/finetune.md``.
+
+    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/finetune.py run \\
+        --protocols P2 P4 P3 --encoders minilm --tunings frozen lora full co --seeds 2026 2027 2028
+    .venv/bin/python benchmarks/finetune.py report
+
+Configurations are bounded by epochs (no wall-clock cap) and were fixed on validation
+(``search``) before any test figure was read; see CONFIG below.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import RESULTS, run_info  # noqa: E402
+
+from lmrec.data import get_protocol  # noqa: E402
+from lmrec.evaluation import Evaluator  # noqa: E402
+from lmrec.models import EASE, LMRanker, Recommender, TextKNN  # noqa: E402
+from lmrec.models.lm import Cosine, ItemTower, SequenceUser  # noqa: E402
+from lmrec.models.text_side import TextSide  # noqa: E402
+from lmrec.storage.artifacts import atomic_write_text, load_arrays, save_arrays  # noqa: E402
+from lmrec.text.options import Encoder, LoRA  # noqa: E402
+from lmrec.text.pretune import CoInteraction, pretune  # noqa: E402
+from lmrec.text.tuning import count_parameters  # noqa: E402
+from lmrec.training import TrainConfig  # noqa: E402
+
+OUT = RESULTS / "finetune"
+MODELS = Path.home() / ".cache" / "lmrec" / "finetune"  # frozen stage-1 models and pre-tuned encoders (not committed)
+SMOKE: dict[str, Any] = {}  # --smoke: one epoch per stage, results and models in a scratch folder
+CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
+MAX_LENGTH = {"P2": 64, "P4": 64, "P3": 32}  # Amazon texts ~45 tokens, MovieLens titles ~15
+# stage 2 (lora / full): the encoder's own learning rate; heads continue at a quarter of stage 1's
+ENCODER_LR = {"lora": 5e-4, "full": 5e-5}
+STAGE2 = dict(epochs=6, patience=2, plateau_decay=0.5)
+TUNINGS = ("frozen", "lora", "full", "co")
+
+
+def base_config(code: str, seed: int, **train: Any) -> dict[str, Any]:
+    """The frozen model's parts and TrainConfig per protocol (P2/P3: the configurations chosen on
+    their validation before the redesign; P4: fixed a priori for cold items, see the report)."""
+    if code == "P3":  # sequence tower with item and user IDs, 2 graph layers, 64 uniform negatives
+        cfg = dict(epochs=60, batch_size=1024, lr=1e-3, n_negatives=64, patience=3, seed=seed)
+        parts = dict(items=ItemTower(dim=64, ids=True, graph_layers=2), user=SequenceUser(ids=True),
+                     scorer=Cosine(0.07))
+    else:  # P2 (and P4 without the graph and with cold items out of the negatives)
+        cfg = dict(epochs=60, batch_size=1024, lr=1e-3, weight_decay=3.0, sampler="unseen", patience=4,
+                   plateau_decay=0.5, seed=seed)
+        graph = 0 if code == "P4" else 2
+        parts = dict(items=ItemTower(dim=128, graph_layers=graph), user=SequenceUser(), scorer=Cosine(0.05))
+        if code == "P4":
+            cfg["negative_pool"] = "train-items"
+    return {**parts, "loss": "softmax", "cache_dir": CACHE, "config": {**cfg, "progress": False, **train, **SMOKE}}
+
+
+def encoder_options(code: str, encoder: str, tuning: str, seed: int) -> Encoder:
+    model = str(MODELS / f"co-{code}-{encoder}-{seed}") if tuning == "co" else encoder
+    tune = tuning if tuning in ("lora", "full") else "frozen"
+    return Encoder(model, tune=tune, max_length=MAX_LENGTH[code], lora=LoRA(rank=8, alpha=16.0),
+                   lr=ENCODER_LR.get(tune), grad_items=128, refresh_every=50, batch_size=32)
+
+
+def cell_name(code: str, encoder: str, tuning: str, seed: int) -> str:
+    return f"{code}-{encoder}-{tuning}-{seed}"
+
+
+def stage1_dir(code: str, encoder: str, seed: int) -> Path:
+    return MODELS / f"stage1-{code}-{encoder}-{seed}"
+
+
+def build(code: str, encoder: str, tuning: str, seed: int) -> tuple[LMRanker, Recommender | None]:
+    """(model, the frozen model it starts from or None)."""
+    params = base_config(code, seed)
+    if tuning in ("lora", "full"):
+        cfg = params["config"]
+        params["config"] = {**cfg, **STAGE2, "lr": cfg["lr"] / 4, **SMOKE}
+        start = Recommender.load(stage1_dir(code, encoder, seed))
+    else:
+        start = None
+    return LMRanker(encoder=encoder_options(code, encoder, tuning, seed), **params), start
+
+
+def evaluate(model: Recommender, split: Any, code: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Validation and test NDCG@10 (P4: cold items among cold items and among all), per-user test values."""
+    out = {"valid_ndcg@10": Evaluator(split, ["ndcg@10"], stage="valid").evaluate(model).summary()["ndcg@10"]}
+    per_user: dict[str, np.ndarray] = {}
+    stages = [("cold", "cold"), ("all", "all")] if code == "P4" else [("test", "all")]
+    for label, candidates in stages:
+        res = Evaluator(split, ["ndcg@10", "recall@10"], candidates=candidates).evaluate(model)
+        out.update({f"{label}_{k}": v for k, v in res.summary().items()})
+        per_user[f"{label}.users"], per_user[f"{label}.ndcg@10"] = res.users, res.per_user["ndcg@10"]
+    return out, per_user
+
+
+def run_cell(code: str, encoder: str, tuning: str, seed: int) -> dict[str, Any]:
+    """Train and evaluate one cell in this process; returns its record."""
+    split = get_protocol(code, seed=seed)
+    start = time.perf_counter()
+    co = None
+    if tuning == "co":
+        co_dir = MODELS / f"co-{code}-{encoder}-{seed}"
+        if not co_dir.exists():
+            side = TextSide(Encoder(encoder), None)  # the item texts as the ranker renders them
+            side.resolve(split.train, "finetune")
+            stage = CoInteraction(epochs=1, batch_size=64, lr=1e-3, max_pairs=256 if SMOKE else 20000, seed=seed)
+            pretune(Encoder(encoder, tune="lora", max_length=MAX_LENGTH[code], lora=LoRA(rank=8)), split.train,
+                    side.item_texts(), stage, co_dir, progress=False)
+        co = json.loads((co_dir / "lmrec-pretune.json").read_text())
+    model, stage1 = build(code, encoder, tuning, seed)
+    fit_start = time.perf_counter()
+    model.fit(split.train, split.valid, init_from=stage1)
+    fit_seconds = time.perf_counter() - fit_start
+    if tuning == "frozen":
+        model.save(stage1_dir(code, encoder, seed))
+    scores, per_user = evaluate(model, split, code)
+    log = model.training_log_
+    record = {"protocol": code, "encoder": encoder, "tuning": tuning, "seed": seed, **scores,
+              "epochs": len(log), "best_epoch": model.best_epoch_, "fit_seconds": round(fit_seconds, 1),
+              "cell_seconds": round(time.perf_counter() - start, 1),
+              "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in log])), 2),
+              "cpu_seconds_per_epoch": round(float(np.mean([r["train_cpu_seconds"] for r in log])), 2),
+              "parameters": count_parameters(model.module_) if model.tuned_ is None else
+              {**count_parameters(model.module_), "encoder": count_parameters(model.tuned_)},
+              "refresh": model.text_.stats.get("refresh"), "encode": model.text_.stats.get("items"),
+              "pretune": co, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+              "params": model.get_params()}
+    return {**record, **{"per_user": per_user}}
+
+
+def baseline_cell(code: str, name: str, seed: int) -> dict[str, Any]:
+    """EASE (its validation-chosen λ, benchmarks/baselines.py) and text-kNN beside the grid."""
+    split = get_protocol(code, seed=seed)
+    model = EASE(lam={"P3": 100.0}.get(code, 50.0)) if name == "ease" else \
+        TextKNN(encoder=Encoder("minilm", max_length=MAX_LENGTH[code]), cache_dir=CACHE)
+    start = time.perf_counter()
+    model.fit(split.train, split.valid)
+    scores, per_user = evaluate(model, split, code)
+    return {"protocol": code, "encoder": name, "tuning": "-", "seed": seed, **scores,
+            "fit_seconds": round(time.perf_counter() - start, 1), "per_user": per_user,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def save_cell(record: dict[str, Any]) -> None:
+    per_user = record.pop("per_user")
+    name = cell_name(record["protocol"], record["encoder"], record["tuning"], record["seed"])
+    OUT.mkdir(parents=True, exist_ok=True)
+    save_arrays(OUT / f"{name}.per-user.safetensors", {k: np.asarray(v) for k, v in per_user.items()})
+    atomic_write_text(OUT / f"{name}.json", json.dumps({**record, **run_info()}, indent=2, default=float) + "\n")
+
+
+def load_cells() -> list[dict[str, Any]]:
+    cells = []
+    for path in sorted(OUT.glob("*.json")):
+        record = json.loads(path.read_text())
+        record["per_user"] = load_arrays(path.with_name(path.stem + ".per-user.safetensors"))
+        cells.append(record)
+    return cells
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=["run", "cell", "report"])
+    parser.add_argument("--protocols", nargs="+", default=["P2", "P4", "P3"])
+    parser.add_argument("--encoders", nargs="+", default=["minilm"])
+    parser.add_argument("--tunings", nargs="+", default=list(TUNINGS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[2026, 2027, 2028])
+    parser.add_argument("--baselines", nargs="*", default=["ease", "text-knn"])
+    parser.add_argument("--redo", action="store_true", help="run cells that already have a result")
+    parser.add_argument("--smoke", action="store_true", help="one epoch per stage into /tmp/finetune-smoke (a check "
+                                                             "of the script, not a result)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        global OUT, MODELS
+        OUT, MODELS = Path("/tmp/finetune-smoke/results"), Path("/tmp/finetune-smoke/models")
+        SMOKE.update(epochs=1)
+    if args.action == "report":
+        from finetune_report import write_report
+
+        write_report(load_cells())
+        return 0
+    if args.action == "cell":  # one cell, in this process (what "run" spawns)
+        (code,), (encoder,), (tuning,), (seed,) = args.protocols, args.encoders, args.tunings, args.seeds
+        save_cell(baseline_cell(code, encoder, seed) if tuning == "-" else run_cell(code, encoder, tuning, seed))
+        return 0
+    todo = [(c, b, "-", s) for c in args.protocols for b in args.baselines for s in args.seeds[:1]]
+    todo += [(c, e, t, s) for s in args.seeds for c in args.protocols for e in args.encoders for t in args.tunings]
+    for code, encoder, tuning, seed in todo:
+        if (OUT / f"{cell_name(code, encoder, tuning, seed)}.json").exists() and not args.redo:
+            continue
+        print(f"== {cell_name(code, encoder, tuning, seed)}", flush=True)
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, __file__, "cell", "--protocols", code, "--encoders", encoder,
+                               "--tunings", tuning, "--seeds", str(seed), *(["--smoke"] if args.smoke else [])])
+        print(f"   exit {done.returncode} after {time.perf_counter() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

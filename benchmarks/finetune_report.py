@@ -1,0 +1,100 @@
+"""The tables of benchmarks/results/finetune.md from the cells of benchmarks/finetune.py."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from common import RESULTS, header
+from lmrec.evaluation.stats import mean_interval, paired_test
+
+ENCODERS = {"minilm": "MiniLM-L6 (22M)", "mpnet": "MPNet-base (110M)", "smollm2": "SmolLM2-135M (decoder)",
+            "ease": "EASE", "text-knn": "text-kNN (MiniLM, frozen)"}
+TUNING = {"frozen": "frozen", "lora": "LoRA r8", "full": "full", "co": "co-interaction → frozen", "-": "—"}
+METRIC = {"P2": "test", "P3": "test", "P4": "cold"}  # the headline metric per protocol (P4: among cold items)
+TITLES = {"P2": "P2 Scientific leave-one-out: test NDCG@10",
+          "P3": "P3 ML-100K temporal: test NDCG@10",
+          "P4": "P4 Scientific cold items: NDCG@10 among cold items (and cold test items among all items)"}
+
+
+def pooled(cells: list[dict[str, Any]], label: str) -> dict[tuple[int, int], float]:
+    """(seed, user) -> per-user NDCG@10 of ``label`` ("test", "cold", "all")."""
+    out = {}
+    for c in cells:
+        users, values = c["per_user"][f"{label}.users"], c["per_user"][f"{label}.ndcg@10"]
+        out.update({(c["seed"], int(u)): float(v) for u, v in zip(users, values)})
+    return out
+
+
+def versus(row: list[dict[str, Any]], ref: list[dict[str, Any]], label: str) -> str:
+    """Δ mean and paired Wilcoxon p over (seed, user) pairs present in both (refs of one seed count for all)."""
+    if not ref or row is ref:
+        return "—"
+    mine = pooled(row, label)
+    theirs = pooled(ref, label)
+    if len({c["seed"] for c in ref}) == 1:  # a deterministic baseline: the same values for every seed
+        only = ref[0]["seed"]
+        theirs = {(s, u): theirs[(only, u)] for (s, u) in mine if (only, u) in theirs}
+    common = sorted(set(mine) & set(theirs))
+    if not common:
+        return "—"
+    test = paired_test(np.array([theirs[k] for k in common]), np.array([mine[k] for k in common]))
+    return f"{test.mean_diff:+.4f} (p {test.p_wilcoxon:.2g})"
+
+
+def row_cost(cells: list[dict[str, Any]]) -> list[str]:
+    c = cells[0]
+    params = c.get("parameters") or {}
+    trainable = params.get("trainable")
+    encoder = params.get("encoder", {}).get("trainable")
+    total = "—" if trainable is None else f"{trainable / 1e6:.2f}M" + (f" ({encoder / 1e6:.2f}M enc.)" if encoder else "")
+    epochs = ", ".join(f"{x['epochs']} ({x['best_epoch']})" for x in cells if "epochs" in x) or "—"
+    spe = np.mean([x["seconds_per_epoch"] for x in cells if "seconds_per_epoch" in x]) if "seconds_per_epoch" in c else None
+    cpu = np.mean([x["cpu_seconds_per_epoch"] for x in cells]) if "cpu_seconds_per_epoch" in c else None
+    refresh = c.get("refresh") or {}
+    tps = f"{refresh['texts'] / refresh['seconds']:.0f}" if refresh.get("seconds") else "—"
+    peak = max(x["peak_rss_mb"] for x in cells)
+    return [total, "—" if spe is None else f"{spe:.0f} / {cpu:.0f}", tps, f"{peak:.0f}", epochs]
+
+
+def protocol_table(code: str, cells: list[dict[str, Any]]) -> list[str]:
+    label = METRIC[code]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for c in cells:
+        groups[(c["encoder"], c["tuning"])].append(c)
+    ref, ease = groups.get(("minilm", "frozen"), []), groups.get(("ease", "-"), [])
+    extra = " | cold among all items" if code == "P4" else ""
+    lines = [f"### {TITLES[code]}", "",
+             f"| encoder | tuning | NDCG@10 (mean ± 95% CI) | seeds{extra} | Δ vs frozen MiniLM (p) | Δ vs EASE (p) | "
+             "trainable params | s / epoch (wall / CPU) | refresh texts/s | peak MB | epochs (best) |",
+             "|" + "---|" * (11 + (1 if code == "P4" else 0))]
+    order = sorted(groups, key=lambda k: (list(ENCODERS).index(k[0]), list(TUNING).index(k[1])))
+    for key in order:
+        row = sorted(groups[key], key=lambda c: c["seed"])
+        mean, half = mean_interval(np.array([c[f"{label}_ndcg@10"] for c in row]))
+        ci = f"{mean:.4f}" + ("" if np.isnan(half) else f" ± {half:.4f}")
+        cold_all = ""
+        if code == "P4":
+            m, h = mean_interval(np.array([c["all_ndcg@10"] for c in row]))
+            cold_all = f" | {m:.4f}" + ("" if np.isnan(h) else f" ± {h:.4f}")
+        lines.append(f"| {ENCODERS[key[0]]} | {TUNING[key[1]]} | {ci} | {len(row)}{cold_all} | "
+                     f"{versus(row, ref, label)} | {versus(row, ease, label)} | " + " | ".join(row_cost(row)) + " |")
+    return lines
+
+
+def write_report(cells: list[dict[str, Any]]) -> None:
+    latest = max(cells, key=lambda c: c["date"]) if cells else {}
+    lines = ["# Before and after fine-tuning the language model", "",
+             "One table per protocol; a row is an encoder and a tuning mode, over seeds 2026-2028 (P2 and P3: the "
+             "split is fixed, seeds vary the model; P4: seeds vary the cold items and the model). Δ and p: the "
+             "mean per-user difference and a paired Wilcoxon signed-rank test over (seed, user) pairs. Cost columns: "
+             "trainable parameters, wall and CPU seconds per training epoch, catalogue re-encoding speed of a tuned "
+             "encoder, peak resident memory of the cell's process, epochs run (best kept).", "",
+             "Latest cell:", "", header(latest) if latest else "", ""]
+    for code in ("P2", "P4", "P3"):
+        mine = [c for c in cells if c["protocol"] == code]
+        if mine:
+            lines += protocol_table(code, mine) + [""]
+    (RESULTS / "finetune.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
