@@ -136,8 +136,7 @@ def run_cell(code: str, encoder: str, tuning: str, seed: int) -> dict[str, Any]:
               "cell_seconds": round(time.perf_counter() - start, 1),
               "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in log])), 2),
               "cpu_seconds_per_epoch": round(float(np.mean([r["train_cpu_seconds"] for r in log])), 2),
-              "parameters": count_parameters(model.module_) if model.tuned_ is None else
-              {**count_parameters(model.module_), "encoder": count_parameters(model.tuned_)},
+              "parameters": parameters(model),
               "refresh": model.text_.stats.get("refresh"), "encode": model.text_.stats.get("items"),
               "pretune": co, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
               "params": model.get_params()}
@@ -155,6 +154,15 @@ def baseline_cell(code: str, name: str, seed: int) -> dict[str, Any]:
     return {"protocol": code, "encoder": name, "tuning": "-", "seed": seed, **scores,
             "fit_seconds": round(time.perf_counter() - start, 1), "per_user": per_user,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def parameters(model: LMRanker) -> dict[str, Any]:
+    """Trainable parameters: the heads (towers, projection, IDs) plus a tuned encoder's trained weights."""
+    heads = count_parameters(model.module_)
+    if model.tuned_ is None:
+        return heads
+    encoder = count_parameters(model.tuned_)
+    return {**heads, "trainable": heads["trainable"] + encoder["trainable"], "encoder": encoder}
 
 
 def save_cell(record: dict[str, Any]) -> None:
