@@ -157,3 +157,26 @@ def test_errors_name_the_part_and_the_value(tiny_split):
     bare.item_table = pd.DataFrame(index=range(10))
     with pytest.raises(ConfigError, match="LMRanker needs item text, but the item table of 'tiny' has no field"):
         LMRanker(cache_dir=None).fit(bare)
+
+
+@pytest.mark.parametrize("part, message", [
+    (ItemTower(dim=0), r"'dim' parameter of ItemTower must be a number >= 1; got 0"),
+    (ItemTower(projection="deep"), r"'projection' parameter of ItemTower must be one of 'linear', 'mlp'; got 'deep'"),
+    (ItemTower(graph_layers=-1), r"'graph_layers' parameter of ItemTower must be a number >= 0; got -1"),
+    (AttentionUser(max_history=0), r"'max_history' parameter of AttentionUser must be a number >= 1; got 0"),
+    (SequenceUser(heads=0), r"'heads' parameter of SequenceUser must be a number >= 1; got 0"),
+    (SequenceUser(dropout=1.5), r"'dropout' parameter of SequenceUser must be a number in \[0.0, 1.0\); got 1.5"),
+    (MeanUser(history_dropout=1.0), r"'history_dropout' parameter of MeanUser must be a number in \[0.0, 1.0\)"),
+    (Cosine(temperature=-1), r"'temperature' parameter of Cosine must be a number > 0; got -1"),
+    (Hinge(margin=0), r"'margin' parameter of Hinge must be a number > 0; got 0"),
+    (Encoder(max_length=0), r"'max_length' parameter of Encoder must be a number >= 1; got 0"),
+    (Encoder(pooling="max"), r"'pooling' parameter of Encoder must be one of 'auto', 'mean', 'cls', 'last'; got 'max'"),
+    (Encoder(refresh_every=-1), r"'refresh_every' parameter of Encoder must be a number >= 0; got -1"),
+    (Encoder(lr=0.0), r"'lr' parameter of Encoder must be a number > 0; got 0.0"),
+    (TrainConfig(grad_accum=0), r"'grad_accum' parameter of TrainConfig must be a number > 0; got 0"),
+    (TrainConfig(negative_pool="warm"), r"'negative_pool' parameter of TrainConfig must be one of 'all-items', "
+                                        r"'train-items'; got 'warm'"),
+], ids=lambda x: type(x).__name__ if not isinstance(x, str) else "")
+def test_every_part_validates_its_options(part, message):
+    with pytest.raises(ConfigError, match=message):
+        part.validate()
