@@ -45,6 +45,7 @@ from lmrec.training import TrainConfig  # noqa: E402
 OUT = RESULTS / "finetune"
 MODELS = Path.home() / ".cache" / "lmrec" / "finetune"  # frozen stage-1 models and pre-tuned encoders (not committed)
 SMOKE: dict[str, Any] = {}  # --smoke: one epoch per stage, results and models in a scratch folder
+SEARCH: dict[str, Any] = {}  # --encoder-lr: a validation-only search row, kept apart in OUT / "search"
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
 MAX_LENGTH = {"P2": 64, "P4": 64, "P3": 32}  # Amazon texts ~45 tokens, MovieLens titles ~15
 # stage 2 (lora / full): the encoder's own learning rate; heads continue at a quarter of stage 1's
@@ -74,7 +75,8 @@ def encoder_options(code: str, encoder: str, tuning: str, seed: int) -> Encoder:
     model = str(MODELS / f"co-{code}-{encoder}-{seed}") if tuning == "co" else encoder
     tune = tuning if tuning in ("lora", "full") else "frozen"
     return Encoder(model, tune=tune, max_length=MAX_LENGTH[code], lora=LoRA(rank=8, alpha=16.0),
-                   lr=ENCODER_LR.get(tune), grad_items=128, refresh_every=50, batch_size=32)
+                   lr=SEARCH.get("encoder_lr", ENCODER_LR.get(tune)), grad_items=128, refresh_every=50,
+                   batch_size=32)
 
 
 def cell_name(code: str, encoder: str, tuning: str, seed: int) -> str:
@@ -173,9 +175,9 @@ def save_cell(record: dict[str, Any]) -> None:
     atomic_write_text(OUT / f"{name}.json", json.dumps({**record, **run_info()}, indent=2, default=float) + "\n")
 
 
-def load_cells() -> list[dict[str, Any]]:
+def load_cells(folder: Path = OUT) -> list[dict[str, Any]]:
     cells = []
-    for path in sorted(OUT.glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         record = json.loads(path.read_text())
         record["per_user"] = load_arrays(path.with_name(path.stem + ".per-user.safetensors"))
         cells.append(record)
@@ -193,15 +195,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redo", action="store_true", help="run cells that already have a result")
     parser.add_argument("--smoke", action="store_true", help="one epoch per stage into /tmp/finetune-smoke (a check "
                                                              "of the script, not a result)")
+    parser.add_argument("--encoder-lr", type=float, help="search: another encoder learning rate for the tuned rows; "
+                                                         "results go to results/finetune/search (validation only)")
     args = parser.parse_args(argv)
+    global OUT, MODELS
+    if args.encoder_lr is not None:
+        SEARCH["encoder_lr"] = args.encoder_lr
+        OUT = OUT / "search" / f"encoder-lr-{args.encoder_lr:g}"
     if args.smoke:
-        global OUT, MODELS
         OUT, MODELS = Path("/tmp/finetune-smoke/results"), Path("/tmp/finetune-smoke/models")
         SMOKE.update(epochs=1)
     if args.action == "report":
         from finetune_report import write_report
 
-        write_report(load_cells())
+        write_report(load_cells(), {p.name: load_cells(p) for p in sorted((OUT / "search").glob("*"))})
         return 0
     if args.action == "cell":  # one cell, in this process (what "run" spawns)
         (code,), (encoder,), (tuning,), (seed,) = args.protocols, args.encoders, args.tunings, args.seeds
@@ -215,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {cell_name(code, encoder, tuning, seed)}", flush=True)
         started = time.perf_counter()
         done = subprocess.run([sys.executable, __file__, "cell", "--protocols", code, "--encoders", encoder,
-                               "--tunings", tuning, "--seeds", str(seed), *(["--smoke"] if args.smoke else [])])
+                               "--tunings", tuning, "--seeds", str(seed), *(["--smoke"] if args.smoke else []),
+                               *(["--encoder-lr", str(args.encoder_lr)] if args.encoder_lr is not None else [])])
         print(f"   exit {done.returncode} after {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

@@ -29,7 +29,7 @@ def pooled(cells: list[dict[str, Any]], label: str) -> dict[tuple[int, int], flo
 
 def versus(row: list[dict[str, Any]], ref: list[dict[str, Any]], label: str) -> str:
     """Δ mean and paired Wilcoxon p over (seed, user) pairs present in both (refs of one seed count for all)."""
-    if not ref or row is ref:
+    if not ref or [id(c) for c in row] == [id(c) for c in ref]:
         return "—"
     mine = pooled(row, label)
     theirs = pooled(ref, label)
@@ -83,7 +83,23 @@ def protocol_table(code: str, cells: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_report(cells: list[dict[str, Any]]) -> None:
+def search_table(search: dict[str, list[dict[str, Any]]], cells: list[dict[str, Any]]) -> list[str]:
+    """Validation NDCG@10 of the tuned rows at each encoder learning rate tried (seed 2026)."""
+    from finetune import ENCODER_LR
+
+    rows = [("grid", ENCODER_LR.get(c["tuning"]), c) for c in cells if c["tuning"] in ("lora", "full") and c["seed"] == 2026]
+    rows += [(name, float(name.rsplit("-", 1)[1]), c) for name, found in search.items() for c in found]
+    if not rows:
+        return []
+    lines = ["### Search (validation only, seed 2026): the encoder's learning rate", "",
+             "| protocol | encoder | tuning | encoder lr | valid NDCG@10 | epochs (best) |", "|---|---|---|---|---|---|"]
+    for _, lr, c in sorted(rows, key=lambda r: (r[2]["protocol"], r[2]["encoder"], r[2]["tuning"], r[1])):
+        lines.append(f"| {c['protocol']} | {ENCODERS[c['encoder']]} | {TUNING[c['tuning']]} | {lr:g} | "
+                     f"{c['valid_ndcg@10']:.4f} | {c['epochs']} ({c['best_epoch']}) |")
+    return lines + [""]
+
+
+def write_report(cells: list[dict[str, Any]], search: dict[str, list[dict[str, Any]]] | None = None) -> None:
     latest = max(cells, key=lambda c: c["date"]) if cells else {}
     lines = ["# Before and after fine-tuning the language model", "",
              "One table per protocol; a row is an encoder and a tuning mode, over seeds 2026-2028 (P2 and P3: the "
@@ -96,5 +112,6 @@ def write_report(cells: list[dict[str, Any]]) -> None:
         mine = [c for c in cells if c["protocol"] == code]
         if mine:
             lines += protocol_table(code, mine) + [""]
+    lines += search_table(search or {}, cells)
     (RESULTS / "finetune.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
