@@ -9,12 +9,13 @@ from lmrec.errors import ArtifactError, ConfigError, DataError, LeakageError
 from lmrec.evaluation import Evaluator
 from lmrec.experiments.compare import compare
 from lmrec.experiments.report import Report
-from lmrec.models import BPRMF, EASE, MODELS, ItemKNN, MostPopular, Random, Recommender, create_model
+from lmrec.models import BPRMF, EASE, MODELS, ItemKNN, LMRanker, MostPopular, Random, Recommender, TextKNN, create_model
 from lmrec.training import TrainConfig
 
 from lmrec.version import __version__
 __all__ = [
     "ArtifactError", "BPRMF", "ConfigError", "DataError", "EASE", "Evaluator", "Interactions", "ItemKNN", "LeakageError",
-    "MODELS", "MostPopular", "Random", "Recommender", "Report", "Split", "TrainConfig", "compare", "create_model",
+    "LMRanker", "MODELS", "MostPopular", "Random", "Recommender", "Report", "Split", "TextKNN", "TrainConfig", "compare",
+    "create_model",
     "get_protocol", "load_dataset", "load_interactions", "load_split", "save_split",
 ]
