@@ -1,6 +1,7 @@
 """Small helpers between scipy sparse matrices and torch tensors."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -24,10 +25,12 @@ def csr_to_torch(m: sp.csr_matrix) -> torch.Tensor:
 
 def csr_to_torch_csr(m: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
     """A scipy CSR matrix as a torch sparse CSR tensor (float32)."""
-    return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
-                                   torch.from_numpy(m.indices.astype(np.int64)),
-                                   torch.from_numpy(m.data.astype(np.float32)), size=m.shape,
-                                   check_invariants=False).to(device)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": the products used here are stable
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(torch.from_numpy(m.indptr.astype(np.int64)),
+                                       torch.from_numpy(m.indices.astype(np.int64)),
+                                       torch.from_numpy(m.data.astype(np.float32)), size=m.shape,
+                                       check_invariants=False).to(device)
 
 
 class _SparseProduct(torch.autograd.Function):

@@ -67,7 +67,9 @@ def load_hf(model: str, device: str = "cpu") -> tuple[Any, Any, str]:
     Decoders without a padding token pad with their end-of-text token (pooling reads the mask).
     """
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a bar per model load would bury the training progress
     path = sources.resolve(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
