@@ -75,7 +75,7 @@ def encoder_options(code: str, encoder: str, tuning: str, seed: int) -> Encoder:
     model = str(MODELS / f"co-{code}-{encoder}-{seed}") if tuning == "co" else encoder
     tune = tuning if tuning in ("lora", "full") else "frozen"
     return Encoder(model, tune=tune, max_length=MAX_LENGTH[code], lora=LoRA(rank=8, alpha=16.0),
-                   lr=SEARCH.get("encoder_lr", ENCODER_LR.get(tune)), grad_items=128, refresh_every=50,
+                   lr=SEARCH.get("encoder_lr", ENCODER_LR.get(tune)), grad_items=128, refresh_every=0,
                    batch_size=32)
 
 
