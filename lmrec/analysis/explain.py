@@ -19,15 +19,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from lmrec.errors import ConfigError
 from lmrec.models.base import Recommender
 from lmrec.models.capabilities import ExplainsFields, NewUsers
 
 
 @dataclass
 class Explanation:
-    user: int
-    item: int
+    user: Any  # as asked: a raw id, or an index with ids="index"
+    item: Any
     score: float
     method: str  # "leave-one-out" or "similarity"
     history: list[dict[str, Any]] = field(default_factory=list)  # item, contribution, share
@@ -64,31 +63,33 @@ def history_contributions(model: Recommender, user: int, item: int, history: sp.
     return items, out, "leave-one-out"
 
 
-def explain(model: Recommender, user: int, item: int, top: int = 5, history: sp.csr_matrix | None = None,
-            user_vector: Any = None) -> Explanation:
-    """Explain ``model``'s score of ``item`` for ``user`` (indices); ``history`` defaults to training.
+def explain(model: Recommender, user: Any, item: Any, top: int = 5, history: sp.csr_matrix | None = None,
+            user_vector: Any = None, *, ids: str = "raw") -> Explanation:
+    """Explain ``model``'s score of ``item`` for ``user`` (raw ids; ``ids="index"``: indices, and the
+    explanation then names items by index too); ``history`` defaults to the training row.
 
     Example
     -------
-    >>> e = explain(model, user=0, item=3)        # doctest: +SKIP
+    >>> e = explain(model, user=1, item=260)      # doctest: +SKIP
     >>> e.history[0]                               # doctest: +SKIP
-    {'item': 2, 'contribution': 0.41, 'share': 0.38}
+    {'item': 1196, 'contribution': 0.41, 'share': 0.38}
     """
-    if not 0 <= item < model.n_items_:
-        raise ConfigError(f"item index out of range [0, {model.n_items_}): {item}.")
+    raw_user, raw_item = user, item
+    user, item = int(model.user_indices([user], ids)[0]), int(model.item_indices([item], ids)[0])
     row = model.train_matrix_[user] if history is None else history
     score = float(model.score_rows(np.array([user]), row)[0, item])
     items, contrib, method = history_contributions(model, user, item, row)
     order = np.argsort(-contrib, kind="stable")[:top]
     shares = _shares(contrib)
-    hist = [{"item": int(items[j]), "contribution": float(contrib[j]), "share": float(shares[j])} for j in order]
+    named = model.item_ids(items[order], ids).tolist()
+    hist = [{"item": name, "contribution": float(contrib[j]), "share": float(shares[j])} for name, j in zip(named, order)]
     fields: list[dict[str, Any]] = []
     if isinstance(model, ExplainsFields) and isinstance(model, NewUsers):
         if user_vector is None:
-            user_vector = model.new_user_vector(row.indices[np.argsort(row.data, kind="stable")])
+            user_vector = model.new_user_vector(row.indices[np.argsort(row.data, kind="stable")], ids="index")
         names, values, fcontrib = model.field_contributions(user_vector, item)
         fshares = _shares(np.asarray(fcontrib))
         fields = [{"field": n, "value": v, "contribution": float(c), "share": float(s)}
                   for n, v, c, s in zip(names, values, fcontrib, fshares)]
         fields.sort(key=lambda f: -f["contribution"])
-    return Explanation(user=user, item=item, score=score, method=method, history=hist, fields=fields)
+    return Explanation(user=raw_user, item=raw_item, score=score, method=method, history=hist, fields=fields)

@@ -1,7 +1,7 @@
 """The one `Recommender` contract every lmrec model follows.
 
-``fit(train, valid=None)`` returns self; ``score``, ``recommend`` and ``similar_items`` work on
-dense user/item indices (``Interactions.user_index`` / ``item_ids`` map raw ids);
+``fit(train, valid=None)`` returns self; ``score``, ``recommend`` and ``similar_items`` take and
+return raw user/item ids (``ids="index"``: dense indices, as ``score_batch`` and the evaluator use);
 ``save(dir)`` / ``load(dir)`` write and read ``manifest.json`` + ``model.safetensors``.
 
 A subclass implements:
@@ -31,6 +31,7 @@ from lmrec.version import __version__ as LMREC_VERSION
 from lmrec.errors import ArtifactError, ConfigError
 from lmrec.evaluation.evaluator import EvalTask, evaluate_task
 from lmrec.evaluation.metrics import parse_metric
+from lmrec.models.ids import IdMap
 from lmrec.options import as_saved
 from lmrec.sparse import mask_seen
 from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, check_csr, ids_from_json, ids_to_json,
@@ -130,6 +131,29 @@ class Recommender:
             raise ConfigError(f"user index out of range [0, {self.n_users_}): {u[(u < 0) | (u >= self.n_users_)][0]}.")
         return u
 
+    def _map(self, axis: str) -> IdMap:
+        """The raw-id map of "user" or "item" (rebuilt when the ids change, e.g. items added)."""
+        raw = self.user_ids_ if axis == "user" else self.item_ids_
+        cached = self.__dict__.get(f"_{axis}_map")
+        if cached is None or cached.raw is not raw:
+            cached = IdMap(raw, axis)
+            self.__dict__[f"_{axis}_map"] = cached
+        return cached
+
+    def user_indices(self, users: Any, ids: str = "raw") -> np.ndarray:
+        """Dense indices of raw user ids (or checked indices with ``ids="index"``)."""
+        self._check_fitted()
+        return self._map("user").indices(users, ids)
+
+    def item_indices(self, items: Any, ids: str = "raw") -> np.ndarray:
+        """Dense indices of raw item ids (or checked indices with ``ids="index"``)."""
+        self._check_fitted()
+        return self._map("item").indices(items, ids)
+
+    def item_ids(self, index: np.ndarray, ids: str = "raw") -> np.ndarray:
+        """Raw item ids of dense ``index`` (unchanged with ``ids="index"``)."""
+        return self._map("item").ids(np.asarray(index), ids)
+
     def score_batch(self, users: np.ndarray, history: sp.csr_matrix | None = None) -> torch.Tensor:
         """Scores of all items for ``users`` as a float32 tensor; ``history`` rows are per user index."""
         self._check_fitted()
@@ -155,8 +179,8 @@ class Recommender:
         order = np.arange(1, len(items) + 1, dtype=np.float32)
         return sp.csr_matrix((order, (np.zeros(len(items), dtype=np.int64), items)), shape=(1, self.n_items_))
 
-    def score_history(self, items: Any, profile: str | None = None) -> torch.Tensor:
-        """Scores (n_items,) for a new user described by liked item indices (oldest first).
+    def score_history(self, items: Any, profile: str | None = None, *, ids: str = "raw") -> torch.Tensor:
+        """Scores (n_items,), in index order, for a new user who liked ``items`` (oldest first).
 
         Only models whose scores follow the history (``uses_history``) can do this; text models
         also take a ``profile`` text.
@@ -169,46 +193,44 @@ class Recommender:
                               "from a history. Use a history model (lm-ranker, ease, itemknn).")
         if items is None or len(np.atleast_1d(items)) == 0:
             raise ConfigError("a new user needs at least one item in the history.")
-        return self.score_rows(np.zeros(1, dtype=np.int64), self.history_row(items))[0]
+        return self.score_rows(np.zeros(1, dtype=np.int64), self.history_row(self.item_indices(items, ids)))[0]
 
-    def score(self, users: Any, items: Any = None, history: sp.csr_matrix | None = None) -> np.ndarray:
-        """Scores for ``users`` x ``items`` (all items when ``items`` is None) as a numpy array."""
-        s = self.score_batch(users, history)
+    def score(self, users: Any, items: Any = None, history: sp.csr_matrix | None = None, *,
+              ids: str = "raw") -> np.ndarray:
+        """Scores for ``users`` x ``items`` (all items, in index order, when ``items`` is None)."""
+        s = self.score_batch(self.user_indices(users, ids), history)
         if items is not None:
-            s = s[:, torch.as_tensor(np.atleast_1d(items), dtype=torch.long)]
+            s = s[:, torch.as_tensor(self.item_indices(items, ids), dtype=torch.long)]
         return s.cpu().numpy()
 
     def recommend(self, users: Any, k: int = 10, exclude_seen: bool = True,
-                  history: sp.csr_matrix | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` item indices and scores per user, best first: two ``(n_users, k)`` arrays.
+                  history: sp.csr_matrix | None = None, *, ids: str = "raw") -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` items and scores per user, best first: two ``(n_users, k)`` arrays.
 
+        ``users`` and the returned items are raw ids (``ids="index"``: dense indices).
         ``exclude_seen`` removes the items of the user's history (the training matrix unless
-        ``history`` is given). Example::
+        ``history`` is given, one row per user index). Example::
 
-            items, scores = model.recommend([0, 1], k=5)
+            items, scores = model.recommend([1, 2], k=5)     # MovieLens user ids -> movie ids
         """
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise ConfigError(f"k must be a positive integer; got {k!r}.")
-        self._check_fitted()
-        users = self._users(users)
+        users = self.user_indices(users, ids)
         hist = self.train_matrix_ if history is None else history
         scores = self.score_batch(users, hist)
         if exclude_seen:
             mask_seen(scores, hist[users])
         k = min(int(k), scores.shape[1])
         top = torch.topk(scores, k, dim=1)
-        return top.indices.cpu().numpy(), top.values.cpu().numpy()
+        return self.item_ids(top.indices.cpu().numpy(), ids), top.values.cpu().numpy()
 
-    def similar_items(self, items: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def similar_items(self, items: Any, k: int = 10, *, ids: str = "raw") -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most similar items to each of ``items`` (cosine of item vectors), itself excluded."""
-        self._check_fitted()
-        items = np.atleast_1d(np.asarray(items, dtype=np.int64))
-        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
-            raise ConfigError(f"item index out of range [0, {self.n_items_}).")
+        items = self.item_indices(items, ids)
         sims = self.item_similarity(items)
         sims[torch.arange(len(items)), torch.as_tensor(items)] = -torch.inf
         top = torch.topk(sims, min(k, self.n_items_ - 1), dim=1)
-        return top.indices.numpy(), top.values.numpy()
+        return self.item_ids(top.indices.numpy(), ids), top.values.numpy()
 
     def _item_vectors(self) -> torch.Tensor:
         """Item representations for similarity; by default the item's user column."""

@@ -36,16 +36,18 @@ class NewUsers(Factorised):
     """A new user as a vector ``u`` with scores = item_factors() @ u."""
 
     @abstractmethod
-    def new_user_vector(self, items: Any, profile: str | None = None) -> torch.Tensor:
-        """(d,) vector of a user who liked ``items`` (indices, oldest first) and/or wrote ``profile``."""
+    def new_user_vector(self, items: Any, profile: str | None = None, *, ids: str = "raw") -> torch.Tensor:
+        """(d,) vector of a user who liked ``items`` (raw ids, or indices with ``ids="index"``; oldest
+        first) and/or wrote ``profile``."""
 
 
 class AddsItems(ABC):
     """Items added after training (with their text) are scored like the others."""
 
     @abstractmethod
-    def add_items(self, table: pd.DataFrame, id_column: str = "item") -> np.ndarray:
-        """Add or update items from a table of raw ids and text fields; returns their indices."""
+    def add_items(self, table: pd.DataFrame, id_column: str = "item", *, ids: str = "raw") -> np.ndarray:
+        """Add or update items from a table of raw ids and text fields; returns their raw ids
+        (``ids="index"``: their indices)."""
 
 
 class ItemText(ABC):

@@ -97,20 +97,20 @@ class ServedModel:
     def _user_scores(self, user: int) -> np.ndarray:
         if self.user_vectors is not None and self.index is not None:
             return self.index.scores(self.user_vectors[user])
-        return self.model.score([user])[0]
+        return self.model.score([user], ids="index")[0]
 
     def recommend_user(self, user: int, k: int, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
             exclude = self.seen.indices[self.seen.indptr[user]: self.seen.indptr[user + 1]] if exclude_seen else None
             if self.user_vectors is not None and self.index is not None:
                 return self.index.search(self.user_vectors[user], k, exclude)
-            return top_k(self.model.score([user])[0], k, exclude)
+            return top_k(self.model.score([user], ids="index")[0], k, exclude)
 
     def history_scores(self, items: list[int], profile: str | None) -> np.ndarray:
         with self._lock:
             if isinstance(self.model, NewUsers) and self.index is not None:
-                return self.index.scores(self.model.new_user_vector(items, profile).numpy())
-            return self.model.score_history(items, profile).numpy()
+                return self.index.scores(self.model.new_user_vector(items, profile, ids="index").numpy())
+            return self.model.score_history(items, profile, ids="index").numpy()
 
     def recommend_history(self, items: list[int], profile: str | None, k: int,
                           exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -128,13 +128,13 @@ class ServedModel:
 
     def similar(self, item: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         with self._lock:
-            idx, sims = self.model.similar_items([item], k)
+            idx, sims = self.model.similar_items([item], k, ids="index")
         return idx[0], sims[0]
 
     def explain(self, user: int, item: int, top: int = 5) -> dict[str, Any]:
         with self._lock:
             vec = None if self.user_vectors is None else torch.from_numpy(self.user_vectors[user])
-            e = explain(self.model, user, item, top=top, user_vector=vec).to_dict()
+            e = explain(self.model, user, item, top=top, user_vector=vec, ids="index").to_dict()
         for h in e["history"]:
             h["item_id"] = self.item_ids([h.pop("item")])[0]
         return e
@@ -147,7 +147,7 @@ class ServedModel:
                               "it cannot take new items until it is retrained (serve an lm-ranker for that).")
         with self._lock:
             n_before = self.model.n_items_
-            index = self.model.add_items(table)
+            index = self.model.add_items(table, ids="index")
             self.items = {str(raw): i for i, raw in enumerate(self.model.item_ids_.tolist())}
             self.seen = self.model.train_matrix_
             self._refresh_titles()

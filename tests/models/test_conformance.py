@@ -68,20 +68,20 @@ def test_fit_returns_self(tiny_split):
 
 def test_recommend_shapes_and_exclusion(fitted, tiny_split):
     name, model = fitted
-    items, scores = model.recommend([0, 10, 5], k=4)
+    items, scores = model.recommend([0, 10, 5], k=4, ids="index")
     assert items.shape == (3, 4) and scores.shape == (3, 4)
     assert np.all(np.diff(scores, axis=1) <= 1e-6), "scores must be sorted best first"
     seen = tiny_split.train.to_csr()
     for row, u in zip(items, [0, 10, 5]):
         assert not set(row) & set(seen[u].indices), f"{name} recommended a seen item"
         assert len(set(row)) == len(row)
-    all_items, _ = model.recommend([0], k=10, exclude_seen=False)
+    all_items, _ = model.recommend([0], k=10, exclude_seen=False, ids="index")
     assert all_items.shape == (1, 10)
 
 
 def test_known_best_item(fitted):
     name, model = fitted
-    items, _ = model.recommend([0, 10], k=1)
+    items, _ = model.recommend([0, 10], k=1, ids="index")
     if name in PERSONALISED:
         assert items[:, 0].tolist() == [3, 7], f"{name} missed the held-out item of each taste group"
     elif name == "most-popular":
@@ -91,17 +91,17 @@ def test_known_best_item(fitted):
 
 def test_score_matches_recommend(fitted):
     name, model = fitted
-    scores = model.score([0])
+    scores = model.score([0], ids="index")
     assert scores.shape == (1, 10) and np.isfinite(scores).all()
-    items, top = model.recommend([0], k=3)
+    items, top = model.recommend([0], k=3, ids="index")
     np.testing.assert_allclose(scores[0, items[0]], top[0], rtol=1e-5)
-    sub = model.score([0], items=[3, 1])
+    sub = model.score([0], items=[3, 1], ids="index")
     np.testing.assert_allclose(sub[0], scores[0, [3, 1]])
 
 
 def test_similar_items(fitted):
     name, model = fitted
-    items, sims = model.similar_items([0, 4], k=3)
+    items, sims = model.similar_items([0, 4], k=3, ids="index")
     assert items.shape == (2, 3)
     assert 0 not in items[0] and 4 not in items[1]
     if name in PERSONALISED - {"text-knn"}:  # text-knn's neighbours are textual, not behavioural
@@ -113,8 +113,8 @@ def test_save_load_round_trip(fitted, tmp_path):
     model.save(tmp_path / "m")
     loaded = Recommender.load(tmp_path / "m")
     assert type(loaded) is type(model)
-    a, sa = model.recommend(np.arange(20), k=5)
-    b, sb = loaded.recommend(np.arange(20), k=5)
+    a, sa = model.recommend(np.arange(20), k=5, ids="index")
+    b, sb = loaded.recommend(np.arange(20), k=5, ids="index")
     np.testing.assert_array_equal(a, b)
     np.testing.assert_allclose(sa, sb, rtol=1e-6)
     assert not list(tmp_path.glob(".m.tmp-*")), "temporary directory left behind"
@@ -123,11 +123,11 @@ def test_save_load_round_trip(fitted, tmp_path):
 def test_errors(fitted, tiny_split):
     name, model = fitted
     with pytest.raises(ConfigError, match="k must be a positive integer"):
-        model.recommend([0], k=0)
+        model.recommend([0], k=0, ids="index")
     with pytest.raises(ConfigError, match="user index out of range"):
-        model.recommend([99], k=2)
+        model.recommend([99], k=2, ids="index")
     with pytest.raises(ConfigError, match="not fitted"):
-        make(name).recommend([0])
+        make(name).recommend([0], ids="index")
 
 
 def test_history_is_used_when_supported(fitted, tiny_split):
@@ -137,7 +137,7 @@ def test_history_is_used_when_supported(fitted, tiny_split):
     hist = tiny_split.train.to_csr().tolil()
     hist[0, :] = 0
     hist[0, 4] = hist[0, 5] = hist[0, 6] = 1  # user 0 now looks like group B
-    items, _ = model.recommend([0], k=1, history=hist.tocsr())
+    items, _ = model.recommend([0], k=1, history=hist.tocsr(), ids="index")
     assert items[0, 0] == 7
 
 
@@ -168,7 +168,7 @@ def test_factors_reproduce_scores(fitted):
         assert name in {"random", "most-popular", "itemknn", "ease", "text-knn"}
         return
     u, v = model.factors()
-    np.testing.assert_allclose((u @ v.T).numpy(), model.score(np.arange(model.n_users_)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose((u @ v.T).numpy(), model.score(np.arange(model.n_users_), ids="index"), rtol=1e-4, atol=1e-4)
 
 
 def test_score_history_matches_known_user(fitted, tiny_split):
@@ -179,12 +179,12 @@ def test_score_history_matches_known_user(fitted, tiny_split):
     items = history.indices[np.argsort(history.data)]
     if not model.uses_history:
         with pytest.raises(ConfigError, match="cannot score a new user"):
-            model.score_history(items)
+            model.score_history(items, ids="index")
         return
     if name in USER_PARAMETERS:  # the new user lacks the known user's ID part, and nothing else
-        assert np.isfinite(model.score_history(items).numpy()).all()
+        assert np.isfinite(model.score_history(items, ids="index").numpy()).all()
         return
-    np.testing.assert_allclose(model.score_history(items).numpy(), model.score([10])[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.score_history(items, ids="index").numpy(), model.score([10], ids="index")[0], rtol=1e-4, atol=1e-5)
     if isinstance(model, NewUsers):  # the new user's vector is the known user's
-        np.testing.assert_allclose(model.new_user_vector(items).numpy(), model.factors()[0][10].numpy(),
+        np.testing.assert_allclose(model.new_user_vector(items, ids="index").numpy(), model.factors()[0][10].numpy(),
                                    rtol=1e-4, atol=1e-5)

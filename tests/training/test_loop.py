@@ -30,8 +30,8 @@ def test_run_dir_and_early_stopping(tiny_split, tmp_path):
 
 def test_seed_makes_training_reproducible(tiny_split):
     cfg = TrainConfig(epochs=3, batch_size=16, progress=False, seed=5)
-    a = BPRMF(dim=4, config=cfg).fit(tiny_split.train).score([0, 1])
-    b = BPRMF(dim=4, config=cfg).fit(tiny_split.train).score([0, 1])
+    a = BPRMF(dim=4, config=cfg).fit(tiny_split.train).score([0, 1], ids="index")
+    b = BPRMF(dim=4, config=cfg).fit(tiny_split.train).score([0, 1], ids="index")
     assert (a == b).all()
 
 
@@ -50,7 +50,7 @@ def test_every_negative_sampler_trains(tiny_split, sampler):
     cfg = TrainConfig(epochs=150, batch_size=16, lr=0.05, n_negatives=2, sampler=sampler, progress=False, seed=3)
     model = BPRMF(dim=8, reg=0.0, config=cfg).fit(tiny_split.train)
     assert model.training_log_[-1]["loss"] < model.training_log_[0]["loss"]
-    scores = model.score([0, 10])
+    scores = model.score([0, 10], ids="index")
     # each held-out item beats the other taste group's items (popularity sampling rarely pushes the
     # rare items 8, 9 down, so they are left out of the comparison)
     assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
@@ -147,7 +147,7 @@ def test_gradient_accumulation_of_two_half_batches_equals_one_full_batch(tiny_sp
 def test_bf16_autocast_trains_on_cpu(tiny_split):
     cfg = TrainConfig(epochs=60, batch_size=16, lr=0.05, precision="bf16", progress=False, seed=3)
     model = BPRMF(dim=8, reg=0.0, config=cfg).fit(tiny_split.train)
-    scores = model.score([0, 10])
+    scores = model.score([0, 10], ids="index")
     assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
     assert model.module_.users.weight.dtype == torch.float32, "autocast keeps the weights in float32"
     with pytest.raises(ConfigError, match="'precision' parameter of TrainConfig must be one of 'fp32', 'bf16'"):

@@ -190,15 +190,16 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, TrainedRecommender
 
     # ----------------------------------------------------------------- new users
     @torch.no_grad()
-    def new_user_vector(self, items: Any, profile: str | None = None) -> torch.Tensor:
+    def new_user_vector(self, items: Any, profile: str | None = None, *, ids: str = "raw") -> torch.Tensor:
         """(d,) user vector in the space of :meth:`item_factors` (scores = item_factors() @ u).
 
-        ``items``: liked item indices, oldest first; ``profile``: a text that reads like one more
-        liked item (encoded without touching the disk cache).
+        ``items``: liked items (raw ids, or indices with ``ids="index"``), oldest first;
+        ``profile``: a text that reads like one more liked item (encoded without touching the disk cache).
         """
         self._check_fitted()
         if profile is None and (items is None or len(np.atleast_1d(items)) == 0):
             raise ConfigError("a new user needs at least one item in the history or a profile text.")
+        items = self.item_indices(items, ids)
         v = self.item_representations()
         extra = None
         if profile is not None:
@@ -207,25 +208,27 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, TrainedRecommender
         u = self.user_representations(v, self.history_row(items), None, extra)
         return self.scorer_.user_side(u)[0].cpu()
 
-    def score_history(self, items: Any, profile: str | None = None) -> torch.Tensor:
-        return self.item_factors() @ self.new_user_vector(items, profile)
+    def score_history(self, items: Any, profile: str | None = None, *, ids: str = "raw") -> torch.Tensor:
+        return self.item_factors() @ self.new_user_vector(items, profile, ids=ids)
 
     def recommend_for_history(self, items: Any, k: int = 10, exclude_seen: bool = True,
-                              profile: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k for a new user given liked item indices (oldest first) and/or a profile text."""
-        scores = self.score_history(items, profile)[None].float()
+                              profile: str | None = None, *, ids: str = "raw") -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (items, scores) for a new user who liked ``items`` (raw ids, oldest first) and/or
+        wrote ``profile``; returned items are raw ids too (``ids="index"``: indices both ways)."""
+        scores = self.score_history(items, profile, ids=ids)[None].float()
         if exclude_seen:
-            mask_seen(scores, self.history_row(items))
+            mask_seen(scores, self.history_row(self.item_indices(items, ids)))
         top = torch.topk(scores, min(k, self.n_items_), dim=1)
-        return top.indices.numpy()[0], top.values.numpy()[0]
+        return self.item_ids(top.indices.numpy()[0], ids), top.values.numpy()[0]
 
-    def recommend_for_profile(self, text: str, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def recommend_for_profile(self, text: str, k: int = 10, *, ids: str = "raw") -> tuple[np.ndarray, np.ndarray]:
         """Top-k for a new user described only by a text profile."""
-        return self.recommend_for_history([], k, profile=text)
+        return self.recommend_for_history([], k, profile=text, ids=ids)
 
     # ----------------------------------------------------------------- items and text
-    def add_items(self, table: pd.DataFrame, id_column: str = "item") -> np.ndarray:
-        """Add (or update) items from a table with their raw id and template fields; returns indices.
+    def add_items(self, table: pd.DataFrame, id_column: str = "item", *, ids: str = "raw") -> np.ndarray:
+        """Add (or update) items from a table of raw ids (``id_column``) and template fields; returns
+        their raw ids (``ids="index"``: their indices).
 
         New items are encoded and rankable at once; their ID parts (with item IDs) are zero.
         """
@@ -253,7 +256,7 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, TrainedRecommender
         self.train_matrix_ = sp.csr_matrix((self.train_matrix_.data, self.train_matrix_.indices,
                                             self.train_matrix_.indptr), shape=(self.n_users_, self.n_items_))
         self._prepare_graph()
-        return np.asarray(index, dtype=np.int64)
+        return self.item_ids(np.asarray(index, dtype=np.int64), ids)
 
     def item_table(self) -> pd.DataFrame:
         return self.text_.item_table

@@ -24,7 +24,7 @@ def fit(tiny_split, **kw):
 
 
 def learns_groups(model) -> bool:
-    scores = model.score([0, 10])
+    scores = model.score([0, 10], ids="index")
     return scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
 
 
@@ -52,36 +52,36 @@ def test_shorthands_and_saved_forms_give_the_same_parts(tiny_split):
 
 def test_unseen_item_with_text_is_scored_and_ranked(tiny_split, tmp_path):
     model = fit(tiny_split)
-    new = model.add_items(pd.DataFrame({"item": [100, 101], "title": ["mango", "chisel"]}))
+    new = model.add_items(pd.DataFrame({"item": [100, 101], "title": ["mango", "chisel"]}), ids="index")
     assert new.tolist() == [10, 11] and model.n_items_ == 12
-    items, _ = model.recommend([0, 10], k=12)
+    items, _ = model.recommend([0, 10], k=12, ids="index")
     fruit_user, tool_user = items[0].tolist(), items[1].tolist()
     assert fruit_user.index(10) < fruit_user.index(11), "a fruit lover should rank the new fruit above the new tool"
     assert tool_user.index(11) < tool_user.index(10)
     model.save(tmp_path / "m")  # the grown catalogue survives a save / load
     back = Recommender.load(tmp_path / "m")
-    np.testing.assert_allclose(back.score([0]), model.score([0]), rtol=1e-5)
+    np.testing.assert_allclose(back.score([0], ids="index"), model.score([0], ids="index"), rtol=1e-5)
     assert back.item_ids_.tolist()[-2:] == [100, 101]
 
 
 def test_new_items_get_zero_id_parts_and_updates_keep_their_index(tiny_split):
     model = fit(tiny_split, items=ItemTower(dim=8, ids=True, history_ids=True, graph_layers=1))
-    index = model.add_items(pd.DataFrame({"item": [100, 3], "title": ["mango", "grapefruit"]}))
+    index = model.add_items(pd.DataFrame({"item": [100, 3], "title": ["mango", "grapefruit"]}), ids="index")
     assert index.tolist() == [10, 3] and model.n_items_ == 11
     tower = model.net_.items
     assert tower.item_id.weight.shape[0] == tower.history_id.weight.shape[0] == 11
     assert tower.item_id.weight[10].abs().sum() == 0 and tower.history_id.weight[10].abs().sum() == 0
-    assert np.isfinite(model.score([0])[0]).all() and model.item_text(3) == "grapefruit"
+    assert np.isfinite(model.score([0], ids="index")[0]).all() and model.item_text(3) == "grapefruit"
 
 
 def test_new_users_from_history_and_profile(tiny_split):
     model = fit(tiny_split)
-    items, _ = model.recommend_for_history([4, 5, 6], k=1)
+    items, _ = model.recommend_for_history([4, 5, 6], k=1, ids="index")
     assert items.tolist() == [7]
-    items, _ = model.recommend_for_profile("I love fresh fruit", k=4)
+    items, _ = model.recommend_for_profile("I love fresh fruit", k=4, ids="index")
     assert len(set(items.tolist()) & {0, 1, 2, 3}) >= 3
     with pytest.raises(ConfigError, match="needs at least one item"):
-        model.recommend_for_history([])
+        model.recommend_for_history([], ids="index")
 
 
 def test_new_user_vector_is_the_known_users_vector_for_the_same_history(tiny_split):
@@ -91,8 +91,8 @@ def test_new_user_vector_is_the_known_users_vector_for_the_same_history(tiny_spl
         row = tiny_split.train.to_csr(order=True)[10]
         items = row.indices[np.argsort(row.data)]
         users, item_factors = model.factors()
-        torch.testing.assert_close(model.new_user_vector(items), users[10], rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(item_factors @ users[10], torch.as_tensor(model.score([10])[0]), rtol=1e-4,
+        torch.testing.assert_close(model.new_user_vector(items, ids="index"), users[10], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(item_factors @ users[10], torch.as_tensor(model.score([10], ids="index")[0]), rtol=1e-4,
                                    atol=1e-5)
 
 
@@ -101,7 +101,7 @@ def test_reload_gives_identical_scores(tiny_split, tmp_path):
                 user=SequenceUser(max_history=4, ids=True, dropout=0.3))
     model.save(tmp_path / "m")
     back = Recommender.load(tmp_path / "m")
-    np.testing.assert_allclose(back.score(np.arange(20)), model.score(np.arange(20)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(back.score(np.arange(20), ids="index"), model.score(np.arange(20), ids="index"), rtol=1e-5, atol=1e-6)
     assert back.item_text(0) == "apple"
     rates = {m.p for m in back.net_.users.net.modules() if isinstance(m, torch.nn.Dropout)}
     assert rates == {0.3}, "the reloaded tower keeps the dropout it was trained with"

@@ -37,14 +37,14 @@ def test_tuning_changes_the_encoder_and_round_trips(tiny_split, tiny_encoder, tm
     files = sorted(p.name for p in (tmp_path / "m" / "encoder").glob("*.safetensors"))
     assert files == (["adapter_model.safetensors"] if tune == "lora" else ["model.safetensors"])
     back = Recommender.load(tmp_path / "m")
-    np.testing.assert_allclose(back.score(np.arange(20)), model.score(np.arange(20)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(back.score(np.arange(20), ids="index"), model.score(np.arange(20), ids="index"), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(back.text_.encode(["mango"], cache=False)[0], after.numpy(), rtol=1e-4, atol=1e-5)
     new = pd.DataFrame({"item": [100], "title": ["mango"]})  # a new item goes through the tuned encoder
-    np.testing.assert_allclose(back.add_items(new), model.add_items(new))
-    np.testing.assert_allclose(back.score([0]), model.score([0]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(back.add_items(new, ids="index"), model.add_items(new, ids="index"))
+    np.testing.assert_allclose(back.score([0], ids="index"), model.score([0], ids="index"), rtol=1e-4, atol=1e-5)
     back.save(tmp_path / "again")  # a loaded tuned model saves its encoder again
     again = Recommender.load(tmp_path / "again")
-    np.testing.assert_allclose(again.score([0]), back.score([0]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(again.score([0], ids="index"), back.score([0], ids="index"), rtol=1e-5, atol=1e-6)
 
 
 def test_lora_trains_only_the_adapters(tiny_encoder):

@@ -33,7 +33,7 @@ def test_shared_negatives_learn_and_equal_the_per_pair_softmax(tiny_split):
     """The batch loss must equal, pair by pair, the softmax of the positive (its user's mean without
     it) against the user's unseen items (scored from the user's whole history)."""
     model = fit(tiny_split, user=MeanUser(shared_negatives=True))
-    scores = model.score([0, 10])
+    scores = model.score([0, 10], ids="index")
     assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
 
     model = fit(tiny_split, items=ItemTower(dim=8, ids=True, graph_layers=1), user=MeanUser(ids=True,
@@ -72,12 +72,12 @@ def test_history_ids_give_items_their_own_part_in_histories(tiny_split):
         v = model.item_representations()
         seen = tiny_split.train.items[tiny_split.train.users == 0]
         by_hand = torch.nn.functional.cosine_similarity((v[seen] + tower.history_id.weight[seen]).mean(0), v, dim=1)
-    np.testing.assert_allclose(model.score([0])[0], by_hand / model.scorer_.temperature, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.score([0], ids="index")[0], by_hand / model.scorer_.temperature, rtol=1e-5, atol=1e-5)
 
 
 def test_history_dropout_reads_a_random_part_of_each_history_in_training_only(tiny_split):
     model = fit(tiny_split, user=MeanUser(shared_negatives=True, history_dropout=0.4))
-    scores = model.score([0, 10])
+    scores = model.score([0, 10], ids="index")
     assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
     tower = model.net_.users
     users = np.arange(tiny_split.train.n_users)
