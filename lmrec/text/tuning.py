@@ -98,6 +98,27 @@ class TunableEncoder(nn.Module):
                                      batch_size=self.options.batch_size, pooling=self.pooling,
                                      device=str(next(self.model.parameters()).device))
 
+    def saved_weights(self) -> dict[str, torch.Tensor]:
+        """What :meth:`save` writes, as tensors: the adapters (peft's saved form) or every weight."""
+        if self.options.tune == "lora":
+            from peft import get_peft_model_state_dict
+
+            return {k: v.detach().clone() for k, v in get_peft_model_state_dict(self.model).items()}
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def load_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Start from trained weights of the same tuning mode (:meth:`saved_weights` or the saved files)."""
+        if self.options.tune == "lora":
+            from peft import set_peft_model_state_dict
+
+            result = set_peft_model_state_dict(self.model, weights)
+            missing = [k for k in result.missing_keys if "lora_" in k]
+        else:
+            missing = self.model.load_state_dict(weights, strict=False).missing_keys
+        if missing:
+            raise ArtifactError(f"the tuned encoder to start from lacks {len(missing)} weights (e.g. {missing[0]!r}); "
+                                "was it trained with the same model and tuning mode?")
+
     def save(self, directory: Path) -> None:
         """Write what training changed (adapters, or the whole model) as safetensors + JSON."""
         self.model.save_pretrained(str(directory), safe_serialization=True)

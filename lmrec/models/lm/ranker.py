@@ -137,6 +137,7 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, TrainedRecommender
         self._reps, self._keep_reps, self.encoder_files_ = None, False, {}
         self.tuned_ = TunableEncoder(encoder, device) if encoder.trainable else None
         self._build(TunedTable(table, self.tuned_, texts, cfg.seed) if self.tuned_ else TextTable(table), user_text)
+        self._start_encoder()
         self.net_.to(cfg.device)
         self._prepare_graph()  # on the training device
         self.net_.users.prepare(train, cfg.seed)
@@ -146,6 +147,24 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, TrainedRecommender
             self.net_.text = TextTable(self.net_.text.table)
             self.text_.use_encoder(self.tuned_.inference())  # type: ignore[union-attr]
         self._keep_reps = True
+
+    def _start_encoder(self) -> None:
+        """With ``fit(init_from=...)`` of a model tuned the same way, start from its tuned encoder
+        (a retraining round must not fall back to the pretrained weights) and re-encode the table."""
+        source = self._init_from
+        if self.tuned_ is None or not isinstance(source, LMRanker) or source.encoder_.tune != self.encoder_.tune:
+            return
+        weights = source.tuned_.saved_weights() if source.tuned_ is not None else source.saved_encoder_weights()
+        if weights:
+            self.tuned_.load_weights(weights)
+            self.net_.text.refresh()
+
+    def saved_encoder_weights(self) -> dict[str, torch.Tensor]:
+        """A loaded tuned model's encoder weights as saved (empty for a frozen encoder)."""
+        from safetensors.torch import load as load_safetensors
+
+        return {k: v for name, data in self.encoder_files_.items() if name.endswith(".safetensors")
+                for k, v in load_safetensors(data).items()}
 
     # ----------------------------------------------------------------- scoring
     @torch.no_grad()

@@ -106,3 +106,16 @@ def test_encoder_options_are_validated(tiny_split):
     with pytest.raises(ConfigError, match="'targets' parameter of LoRA must be a non-empty list"):
         Encoder(lora={"targets": []}).validate()
     assert Encoder.from_dict(Encoder(tune="lora", lora=LoRA(rank=3)).to_dict()).lora == LoRA(rank=3)
+
+
+@pytest.mark.parametrize("tune", ["lora", "full"])
+def test_training_from_a_tuned_model_starts_from_its_encoder(tiny_split, tiny_encoder, tmp_path, tune):
+    """A retraining round (fit(init_from=current)) keeps the tuned encoder, fresh or loaded from disk."""
+    first = tuned(tiny_split, tiny_encoder, tune, lora=LoRA(rank=4))
+    first.save(tmp_path / "m")
+    for source in (first, Recommender.load(tmp_path / "m")):
+        again = LMRanker(**{**first.get_params(), "encoder": Encoder.from_dict({**first.encoder_.to_dict(), "lr": 1e-12}),
+                            "config": TrainConfig(epochs=1, batch_size=16, lr=1e-12, progress=False)})
+        again.fit(tiny_split.train, init_from=source)
+        np.testing.assert_allclose(again.text_.encode(["mango"], cache=False), first.text_.encode(["mango"], cache=False),
+                                   rtol=1e-4, atol=1e-5)
