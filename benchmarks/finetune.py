@@ -31,10 +31,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, run_info  # noqa: E402
 
-from lmrec.data import get_protocol  # noqa: E402
+from lmrec.data import cold_validation, get_protocol  # noqa: E402
 from lmrec.evaluation import Evaluator  # noqa: E402
 from lmrec.models import EASE, LMRanker, Recommender, TextKNN  # noqa: E402
-from lmrec.models.lm import Cosine, ItemTower, SequenceUser  # noqa: E402
+from lmrec.models.lm import Cosine, ItemTower, MeanUser, SequenceUser  # noqa: E402
 from lmrec.models.text_side import TextSide  # noqa: E402
 from lmrec.storage.artifacts import atomic_write_text, load_arrays, save_arrays  # noqa: E402
 from lmrec.text.options import Encoder, LoRA  # noqa: E402
@@ -54,9 +54,21 @@ STAGE2 = dict(epochs=6, patience=2, plateau_decay=0.5)
 TUNINGS = ("frozen", "lora", "full", "co")
 
 
+# P4 candidates, chosen on a cold validation built from P4's training data alone (search-cold):
+# name -> changes to the P4 configuration below
+COLD_CANDIDATES: dict[str, dict[str, Any]] = {
+    "sequence, d 128": {},
+    "mean, d 128": {"user": MeanUser()},
+    "mean, d 384 from the identity": {"user": MeanUser(), "items": ItemTower(dim=384, identity_init=True)},
+    "sequence, d 384 from the identity": {"items": ItemTower(dim=384, identity_init=True)},
+}
+P4_CHOICE = "sequence, d 128"  # the validation-best of COLD_CANDIDATES (see the search table)
+
+
 def base_config(code: str, seed: int, **train: Any) -> dict[str, Any]:
     """The frozen model's parts and TrainConfig per protocol (P2/P3: the configurations chosen on
-    their validation before the redesign; P4: fixed a priori for cold items, see the report)."""
+    their validation before the redesign; P4: ID-free, no graph (an item without interactions gets
+    no propagation), cold items out of the negatives, then P4_CHOICE of the cold validation)."""
     if code == "P3":  # sequence tower with item and user IDs, 2 graph layers, 64 uniform negatives
         cfg = dict(epochs=60, batch_size=1024, lr=1e-3, n_negatives=64, patience=3, seed=seed)
         parts = dict(items=ItemTower(dim=64, ids=True, graph_layers=2), user=SequenceUser(ids=True),
@@ -68,6 +80,7 @@ def base_config(code: str, seed: int, **train: Any) -> dict[str, Any]:
         parts = dict(items=ItemTower(dim=128, graph_layers=graph), user=SequenceUser(), scorer=Cosine(0.05))
         if code == "P4":
             cfg["negative_pool"] = "train-items"
+            parts.update(COLD_CANDIDATES[SEARCH.get("cold", P4_CHOICE)])
     return {**parts, "loss": "softmax", "cache_dir": CACHE, "config": {**cfg, "progress": False, **train, **SMOKE}}
 
 
@@ -167,6 +180,24 @@ def parameters(model: LMRanker) -> dict[str, Any]:
     return {**heads, "trainable": heads["trainable"] + encoder["trainable"], "encoder": encoder}
 
 
+def cold_candidate(name: str, seed: int = 2026) -> dict[str, Any]:
+    """One P4 candidate trained and ranked on the cold validation (pseudo-cold items of P4's train)."""
+    SEARCH["cold"] = name
+    split = cold_validation(get_protocol("P4", seed=seed), 0.2, seed=seed)
+    model = TextKNN(encoder=Encoder("minilm", max_length=MAX_LENGTH["P4"]), cache_dir=CACHE) if name == "text-knn" \
+        else LMRanker(encoder=encoder_options("P4", "minilm", "frozen", seed), **base_config("P4", seed))
+    start = time.perf_counter()
+    model.fit(split.train, split.valid)
+    out: dict[str, Any] = {"candidate": name, "seed": seed, "fit_seconds": round(time.perf_counter() - start, 1),
+                           "pseudo_cold_items": int(len(split.cold_items)), "rows": int(len(split.test))}
+    for label, candidates in (("cold", "cold"), ("all", "all")):
+        res = Evaluator(split, ["ndcg@10", "recall@10"], candidates=candidates).evaluate(model).summary()
+        out.update({f"{label}_{k}": v for k, v in res.items()})
+    if name != "text-knn":
+        out.update(epochs=len(model.training_log_), best_epoch=model.best_epoch_)
+    return out
+
+
 def save_cell(record: dict[str, Any]) -> None:
     per_user = record.pop("per_user")
     name = cell_name(record["protocol"], record["encoder"], record["tuning"], record["seed"])
@@ -186,7 +217,9 @@ def load_cells(folder: Path = OUT) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["run", "cell", "report"])
+    parser.add_argument("action", choices=["run", "cell", "report", "search-cold"])
+    parser.add_argument("--candidates", nargs="+", default=["text-knn", *COLD_CANDIDATES],
+                        help="search-cold: the P4 candidates to train on the cold validation")
     parser.add_argument("--protocols", nargs="+", default=["P2", "P4", "P3"])
     parser.add_argument("--encoders", nargs="+", default=["minilm"])
     parser.add_argument("--tunings", nargs="+", default=list(TUNINGS))
@@ -208,7 +241,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "report":
         from finetune_report import write_report
 
-        write_report(load_cells(), {p.name: load_cells(p) for p in sorted((OUT / "search").glob("*"))})
+        write_report(load_cells(), {p.name: load_cells(p) for p in sorted((OUT / "search").glob("encoder-lr-*"))},
+                     [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold").glob("*.json"))])
+        return 0
+    if args.action == "search-cold":
+        folder = OUT / "search" / "cold"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in args.candidates:
+            path = folder / (name.replace(" ", "_").replace(",", "") + ".json")
+            if path.exists() and not args.redo:
+                continue
+            atomic_write_text(path, json.dumps({**cold_candidate(name), **run_info()}, indent=2, default=float) + "\n")
+            print(path.read_text(), flush=True)
         return 0
     if args.action == "cell":  # one cell, in this process (what "run" spawns)
         (code,), (encoder,), (tuning,), (seed,) = args.protocols, args.encoders, args.tunings, args.seeds

@@ -9,12 +9,12 @@ from lmrec.data.movielens import load_ml1m, load_ml100k
 from lmrec.data.protocols import PROTOCOLS, get_protocol, protocol_name
 from lmrec.data.report import DataWarning
 from lmrec.data.split_io import load_split, save_split
-from lmrec.data.splits import (Split, cold_item_split, global_temporal_split, leave_last_out, random_split,
-                               temporal_split)
+from lmrec.data.splits import (Split, cold_item_split, cold_validation, global_temporal_split, leave_last_out,
+                               random_split, temporal_split)
 
 __all__ = [
     "CleaningConfig", "CleaningReport", "DATASETS", "DataWarning", "Interactions", "PROTOCOLS", "Split", "clean",
-    "clean_interactions", "cold_item_split", "dataset_path", "download_dataset", "get_protocol",
+    "clean_interactions", "cold_item_split", "cold_validation", "dataset_path", "download_dataset", "get_protocol",
     "global_temporal_split", "leave_last_out", "load_dataset", "load_interactions", "load_ml100k", "load_ml1m",
     "load_split", "load_unisrec", "protocol_name", "random_split", "read_attribute_table", "read_interactions",
     "resolve_data_dir", "save_split", "temporal_split",

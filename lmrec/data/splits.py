@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lmrec.data.interactions import Interactions
-from lmrec.errors import DataError, LeakageError
+from lmrec.errors import ConfigError, DataError, LeakageError
 
 HISTORIES = ("train", "train+valid")
 
@@ -248,3 +248,32 @@ def cold_item_split(data: Interactions, cold_share: float = 0.2, seed: int = 202
                   kind="cold", test_history="train+valid")
     split.cold_items = cold
     return split
+
+
+def cold_validation(split: Split, share: float = 0.2, seed: int = 2026) -> Split:
+    """A validation split for cold-start items, built from a cold split's training data only.
+
+    Of the items that have training interactions, a random ``share`` become pseudo-cold: their
+    training interactions are the new test set (ranked among the pseudo-cold items, or all),
+    everything else of train stays train, and the split's valid (each user's last warm item)
+    keeps serving early stopping, less any pseudo-cold rows. The real cold items and the real
+    test set are not read, so choosing a cold-start configuration on this split leaves the
+    test untouched.
+    """
+    if split.cold_items is None:
+        raise ConfigError(f"cold_validation needs a cold-start split; protocol {split.protocol!r} has none.")
+    if not 0 < share < 1:
+        raise ConfigError(f"The 'share' parameter of cold_validation must be in (0, 1); got {share!r}.")
+    rng = np.random.Generator(np.random.PCG64(seed))
+    warm = np.flatnonzero(split.train.item_popularity() > 0)
+    pseudo = np.sort(rng.permutation(warm)[: int(round(share * len(warm)))])
+    is_pseudo = np.zeros(split.n_items, dtype=bool)
+    is_pseudo[pseudo] = True
+    data = split.train.concat(split.valid)
+    n_train = len(split.train)
+    in_train = np.arange(len(data)) < n_train
+    hit = is_pseudo[data.items]
+    out = _make(data, (np.flatnonzero(in_train & ~hit), np.flatnonzero(~in_train & ~hit), np.flatnonzero(in_train & hit)),
+                protocol=f"{split.protocol}/cold-validation", seed=seed, kind="cold")
+    out.cold_items = pseudo
+    return out

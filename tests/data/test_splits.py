@@ -7,7 +7,7 @@ import pytest
 from lmrec.data import (get_protocol, leave_last_out, load_dataset, load_split, random_split, save_split,
                         temporal_split)
 from lmrec.data.splits import cold_item_split, global_temporal_split
-from lmrec.errors import ArtifactError, DataError, LeakageError
+from lmrec.errors import ArtifactError, ConfigError, DataError, LeakageError
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +121,19 @@ def test_load_refuses_tampered_split(data_dir, tmp_path):
 def test_unknown_protocol(data_dir):
     with pytest.raises(DataError, match=r"unknown protocol 'P9'; supported: ml1m-random \(P1\)"):
         get_protocol("P9", data_dir)
+
+
+def test_cold_validation_holds_out_warm_items_of_train_only(tiny_split):
+    from lmrec.data import cold_item_split, cold_validation
+
+    cold = cold_item_split(tiny_split.train.concat(tiny_split.valid).concat(tiny_split.test), 0.2, seed=1)
+    val = cold_validation(cold, 0.25, seed=3)
+    assert set(val.cold_items) & set(cold.cold_items) == set(), "the real cold items stay out"
+    assert set(np.unique(val.test.items)) <= set(val.cold_items) and len(val.test)
+    assert not np.isin(val.train.items, val.cold_items).any() and not np.isin(val.valid.items, val.cold_items).any()
+    assert len(val.train) + len(val.test) == len(cold.train), "train's rows are split between train and test"
+    assert len(val.valid) == int((~np.isin(cold.valid.items, val.cold_items)).sum()), "valid less pseudo-cold rows"
+    assert len(val.test) == int(np.isin(cold.train.items, val.cold_items).sum())
+    val.check_leakage()
+    with pytest.raises(ConfigError, match="cold_validation needs a cold-start split"):
+        cold_validation(tiny_split)

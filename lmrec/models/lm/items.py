@@ -28,6 +28,9 @@ class ItemTower(Options):
         FISM, Kabbur et al. 2013): h_j = v_j + hid_j. Needs ``ids``.
     graph_layers: LightGCN-style propagation layers K (He et al. 2020): v + mean of layers 1..K
         (0: none). An item without interactions keeps its text representation.
+    identity_init: the linear projection starts as the identity (``dim`` must equal the text size,
+        384 for MiniLM): training starts from the encoder's own space — with the mean tower and
+        the cosine scorer, from text-kNN — and learns corrections to it.
     """
 
     dim: int = 64
@@ -36,6 +39,7 @@ class ItemTower(Options):
     ids: bool = False
     history_ids: bool = False
     graph_layers: int = 0
+    identity_init: bool = False
 
     def validate(self) -> None:
         self.check_range("dim", 1)
@@ -44,6 +48,8 @@ class ItemTower(Options):
         self.check_range("graph_layers", 0)
         if self.history_ids and not self.ids:
             raise ConfigError("ItemTower: history_ids=True needs item IDs (ids=True); got ids=False.")
+        if self.identity_init and self.projection != "linear":
+            raise ConfigError(f"ItemTower: identity_init=True needs projection='linear'; got {self.projection!r}.")
 
     def build(self, text_dim: int, n_items: int) -> ItemTowerModule:
         return ItemTowerModule(self, text_dim, n_items)
@@ -63,6 +69,13 @@ class ItemTowerModule(nn.Module):
         self.layers = options.graph_layers
         if options.projection == "linear":
             self.proj: nn.Module = nn.Linear(text_dim, d)
+            if options.identity_init:
+                if d != text_dim:
+                    raise ConfigError(f"ItemTower: identity_init=True needs dim equal to the text size {text_dim}; "
+                                      f"got dim={d}.")
+                with torch.no_grad():
+                    self.proj.weight.copy_(torch.eye(d))
+                    self.proj.bias.zero_()
         else:
             self.proj = nn.Sequential(nn.Linear(text_dim, 2 * d), nn.GELU(), nn.Dropout(options.dropout),
                                       nn.Linear(2 * d, d))

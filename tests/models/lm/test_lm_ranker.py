@@ -180,3 +180,14 @@ def test_errors_name_the_part_and_the_value(tiny_split):
 def test_every_part_validates_its_options(part, message):
     with pytest.raises(ConfigError, match=message):
         part.validate()
+
+
+def test_identity_init_starts_as_text_knn(tiny_split):
+    from lmrec.models import TextKNN
+
+    untrained = LMRanker(items=ItemTower(dim=384, identity_init=True), scorer=Cosine(1.0), cache_dir=None,
+                         config=TrainConfig(epochs=1, lr=1e-12, progress=False)).fit(tiny_split.train)
+    knn = TextKNN(cache_dir=None).fit(tiny_split.train)
+    np.testing.assert_allclose(untrained.score(["u00", "u10"]), knn.score(["u00", "u10"]), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="identity_init=True needs dim equal to the text size 384; got dim=8"):
+        fit(tiny_split, items=ItemTower(dim=8, identity_init=True))
