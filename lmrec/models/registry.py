@@ -18,10 +18,18 @@ from lmrec.models.text_knn import TextKNN
 MODELS.update({cls.name: cls for cls in (Random, MostPopular, ItemKNN, EASE, BPRMF, LightGCN, TextKNN, LMRanker)})
 
 
+PRESET_MODELS = {"lm-ranker": LMRanker}  # models with named configurations (``preset=...``)
+
+
 def create_model(name: str, **params: Any) -> Recommender:
-    """Instantiate a registered model by name with keyword hyperparameters."""
+    """Instantiate a registered model by name with keyword hyperparameters (``preset=NAME`` first
+    applies a named configuration of models that have them, e.g. ``lm-ranker:preset=sequential``)."""
     if name not in MODELS:
         raise ConfigError(f"Unknown model {name!r}; supported: {', '.join(MODELS)}.")
+    if "preset" in params:
+        if name not in PRESET_MODELS:
+            raise ConfigError(f"model {name!r} has no presets; models with presets: {', '.join(PRESET_MODELS)}.")
+        return PRESET_MODELS[name].preset(params.pop("preset"), **params)
     try:
         return MODELS[name](**params)
     except TypeError as exc:

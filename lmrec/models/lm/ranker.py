@@ -28,6 +28,7 @@ from lmrec.models.capabilities import AddsItems, ExplainsFields, ItemText, NewUs
 from lmrec.models.graph import normalized_adjacency
 from lmrec.models.lm.items import ItemTower
 from lmrec.models.lm.net import LMNet
+from lmrec.models.lm.presets import preset_params
 from lmrec.models.lm.scorers import SCORERS, Scorer
 from lmrec.models.lm.text_table import TextTable
 from lmrec.models.lm.training import training_task
@@ -89,6 +90,12 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, TrainedRecommender
         self.user_template = user_template
         self.cache_dir = cache_dir
         self.config = config
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> LMRanker:
+        """An LMRanker configured as preset ``name`` ("sequential", "warm", "cold-start"; see
+        :mod:`lmrec.models.lm.presets`), with keyword ``overrides`` (``config`` dicts merge)."""
+        return cls(**preset_params(name, **overrides))
 
     # ----------------------------------------------------------------- parts
     def _parts(self) -> tuple[Encoder, ItemTower, UserTower, Scorer, Loss]:

@@ -191,3 +191,17 @@ def test_identity_init_starts_as_text_knn(tiny_split):
     np.testing.assert_allclose(untrained.score(["u00", "u10"]), knn.score(["u00", "u10"]), rtol=1e-4, atol=1e-4)
     with pytest.raises(ConfigError, match="identity_init=True needs dim equal to the text size 384; got dim=8"):
         fit(tiny_split, items=ItemTower(dim=8, identity_init=True))
+
+
+@pytest.mark.parametrize("name", ["sequential", "warm", "cold-start"])
+def test_presets_train_and_round_trip(tiny_split, tmp_path, name):
+    from lmrec.models import create_model
+
+    small = {"config": {"epochs": 2, "batch_size": 16}, "cache_dir": None}
+    model = LMRanker.preset(name, **small).fit(tiny_split.train, tiny_split.valid)
+    assert model.get_params()["config"]["plateau_decay"] == 0.5, "the preset's training settings are kept"
+    model.save(tmp_path / "m")
+    np.testing.assert_allclose(Recommender.load(tmp_path / "m").score(["u00"]), model.score(["u00"]), rtol=1e-5)
+    assert create_model("lm-ranker", preset=name, **small).get_params() == model.get_params()
+    with pytest.raises(ConfigError, match="Unknown LMRanker preset 'hot'; supported: sequential, warm, cold-start"):
+        LMRanker.preset("hot")
