@@ -1,5 +1,7 @@
 # lmrec: two commands on a fresh machine (see README.md)
-#   make run    create .venv, install lmrec, run the main job (compare baselines on P3, write a report)
+#   make run    create .venv, install lmrec, run the main job: the LM ranker against the baselines on
+#               ML-100K (P3; the archive is downloaded and checked when LMREC_DATA_DIR lacks it),
+#               printed and written to reports/main (Markdown, JSON, PNG)
 #   make test   create .venv if needed, install test extras, run the test suite
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +9,7 @@ PY := $(VENV)/bin/python
 DATA_DIR ?= $(if $(LMREC_DATA_DIR),$(LMREC_DATA_DIR),../shared/datasets)
 TORCH := torch==2.13.0
 
-.PHONY: setup browser run test bench clean
+.PHONY: setup browser run main-job-args test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +21,18 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# the main job's arguments to `lmrec compare` (tests/test_main_job.py runs exactly these); baseline
+# settings are the ones chosen on P3 validation in benchmarks/results/baselines.md
+MAIN_JOB := --protocol ml100k-temporal --download --progress false \
+  --models 'lm-ranker:preset=sequential;random;most-popular;itemknn:k=500;ease:lam=100;bpr-mf:{"dim": 64, "reg": 0.0001, "config": {"epochs": 150, "batch_size": 4096, "eval_every": 2, "patience": 4, "lr": 0.003, "n_negatives": 8}}' \
+  --metrics ndcg@10 recall@10 ndcg@20 recall@20 hr@10 mrr@10 auc coverage@10 gini@10 tail@10 \
+  --out reports/main
+
 run: setup
-	LMREC_DATA_DIR=$(DATA_DIR) $(VENV)/bin/lmrec compare --protocol ml100k-temporal \
-	  --models 'random;most-popular;itemknn:k=50;ease:lam=200;bpr-mf:dim=64,reg=0.0001' \
-	  --lr 0.005 --batch-size 2048 --epochs 40 --progress false \
-	  --metrics ndcg@10 recall@10 ndcg@20 recall@20 hr@10 mrr@10 auc coverage@10 gini@10 tail@10 \
-	  --out reports/main
+	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(VENV)/bin/lmrec compare $(MAIN_JOB)
+
+main-job-args:
+	$(info $(MAIN_JOB))@:
 
 # the web page tests drive Debian's chromium through Playwright; install it when missing
 browser:

@@ -60,9 +60,9 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _build_model(spec: str, overrides: dict[str, Any]) -> Recommender:
     name, params = parse_model_spec(spec)
     model = create_model(name, **params)
-    if "config" in model.get_params() and overrides:
-        cfg = {**TrainConfig.from_any(params.get("config")).to_dict(), **overrides}
-        model = model.clone(config=cfg)
+    current = model.get_params()
+    if "config" in current and overrides:  # flags override the model's own settings (a preset's included)
+        model = model.clone(config={**TrainConfig.from_any(current["config"]).to_dict(), **overrides})
     return model
 
 
@@ -110,7 +110,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         models[name if name not in models else spec] = _build_model(spec, overrides)
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     target: Split | str = load_split(args.split) if args.split else args.protocol
-    report = compare(models, target, args.metrics, seeds=seeds, data_dir=args.data_dir, candidates=args.candidates)
+    report = compare(models, target, args.metrics, seeds=seeds, data_dir=args.data_dir, download=args.download,
+                     candidates=args.candidates)
     print(report)
     if args.out:
         report.save(args.out)

@@ -1,8 +1,9 @@
 """Named datasets: where they live, how they load, and the data directory resolution.
 
 Resolution order for the data directory: the explicit argument, then ``LMREC_DATA_DIR``,
-then the user cache (``~/.cache/lmrec``). A MovieLens dataset missing from the cache is
-downloaded there when ``download=True``.
+then the user cache (``~/.cache/lmrec``). A MovieLens dataset found in neither the data
+directory nor the cache is downloaded into the cache when ``download=True``, from GroupLens or
+from the mirror ``LMREC_DATA_MIRROR`` names (whose own ``<archive>.md5`` is then trusted).
 """
 from __future__ import annotations
 
@@ -46,14 +47,16 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
 
 
 def dataset_path(name: str, data_dir: str | Path | None = None, *, download: bool = False) -> Path:
-    """Folder of dataset ``name``; downloads official MovieLens archives when allowed."""
+    """Folder of dataset ``name``: in the data directory, else in the user cache, else (when
+    ``download``) the official MovieLens archive fetched and checked into the cache."""
     spec = _spec(name)
     root = resolve_data_dir(data_dir)
     path = root / spec.folder
-    if path.is_dir():
-        return path
+    for candidate in (path, DEFAULT_CACHE / spec.folder):
+        if candidate.is_dir():
+            return candidate
     if download and name in ARCHIVES:
-        return download_dataset(name, root)
+        return download_dataset(name, DEFAULT_CACHE, base_url=os.environ.get("LMREC_DATA_MIRROR") or None)
     hint = " (pass download=True / --download to fetch it)" if name in ARCHIVES else ""
     raise DataError(f"dataset '{name}' not found; expected folder {path}{hint}. "
                     "Set LMREC_DATA_DIR or pass data_dir.", path=path)

@@ -70,10 +70,13 @@ def download_dataset(
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    url = (base_url or GROUPLENS).rstrip("/") + "/" + arc.filename
+    base = (base_url or GROUPLENS).rstrip("/") + "/"
+    url = base + arc.filename
     with tempfile.TemporaryDirectory(dir=cache, prefix=f".{name}-") as tmp:
         zpath = Path(tmp) / arc.filename
         digest = _fetch(url, zpath, progress=progress, timeout=timeout)
+        if md5 is None and base != GROUPLENS:  # a mirror that repacked the archive publishes its own MD5
+            md5 = _mirror_md5(base + arc.filename + ".md5", timeout)
         expected = (md5 or arc.md5).lower()
         if digest != expected:
             raise DataError(f"checksum mismatch for {url}: expected MD5 {expected}, got {digest}; "
@@ -89,6 +92,17 @@ def download_dataset(
             raise DataError(f"the archive has no '{arc.folder}/' folder.", path=url)
         src.rename(target)  # atomic on one filesystem: the dataset appears whole or not at all
     return target
+
+
+def _mirror_md5(url: str, timeout: float) -> str | None:
+    """The MD5 a mirror publishes beside an archive (``<file>.md5``: the hash first), or None."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            words = resp.read(4096).decode("ascii", "replace").split()
+    except OSError:
+        return None
+    digest = words[0].lower() if words else ""
+    return digest if len(digest) == 32 and all(c in "0123456789abcdef" for c in digest) else None
 
 
 def _fetch(url: str, dest: Path, *, progress: bool, timeout: float) -> str:

@@ -56,6 +56,7 @@ def compare(
     *,
     seeds: Sequence[int] | None = None,
     data_dir: str | Path | None = None,
+    download: bool = False,
     candidates: str = "all",
     progress: bool = True,
     cache_dir: str | Path | None = None,
@@ -66,7 +67,8 @@ def compare(
     ----------
     models: name -> model (unfitted: trained here; a path: a saved model loaded, not retrained),
         or a list of models (named by their registry names).
-    split: a :class:`Split`, or a protocol name/code rebuilt for each seed.
+    split: a :class:`Split`, or a protocol name/code rebuilt for each seed (``download``: fetch a
+        MovieLens archive missing from the data directory and the cache).
     seeds: several seeds give mean and 95% t-interval over seeds; each model is reseeded, and a
         named protocol is re-split with each seed. One seed: the interval is over users.
     candidates: "all" or "cold" (rank only cold items of a cold-start split).
@@ -86,7 +88,7 @@ def compare(
     card: dict[str, Any] = {}
     cache = ResultCache(cache_dir) if cache_dir is not None else None
     for seed in seeds:
-        sp_ = get_protocol(split, data_dir, seed) if isinstance(split, str) else split
+        sp_ = get_protocol(split, data_dir, seed, download=download) if isinstance(split, str) else split
         card = sp_.card()
         evaluator = Evaluator(sp_, metrics, candidates=candidates)
         for name, model in tqdm(named.items(), desc=f"seed {seed}", disable=not progress):
