@@ -18,7 +18,11 @@ from lmrec.data.interactions import Interactions
 from lmrec.data.movielens import load_ml1m, load_ml100k
 from lmrec.errors import DataError
 
-DEFAULT_CACHE = Path.home() / ".cache" / "lmrec"
+
+
+def user_cache() -> Path:
+    """``~/.cache/lmrec`` of the current user (read at call time, so a changed HOME counts)."""
+    return Path.home() / ".cache" / "lmrec"
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     if data_dir is not None:
         return Path(data_dir)
     env = os.environ.get("LMREC_DATA_DIR")
-    return Path(env) if env else DEFAULT_CACHE
+    return Path(env) if env else user_cache()
 
 
 def dataset_path(name: str, data_dir: str | Path | None = None, *, download: bool = False) -> Path:
@@ -52,13 +56,14 @@ def dataset_path(name: str, data_dir: str | Path | None = None, *, download: boo
     spec = _spec(name)
     root = resolve_data_dir(data_dir)
     path = root / spec.folder
-    for candidate in (path, DEFAULT_CACHE / spec.folder):
+    cached = user_cache() / spec.folder
+    for candidate in (path, cached):
         if candidate.is_dir():
             return candidate
     if download and name in ARCHIVES:
-        return download_dataset(name, DEFAULT_CACHE, base_url=os.environ.get("LMREC_DATA_MIRROR") or None)
+        return download_dataset(name, user_cache(), base_url=os.environ.get("LMREC_DATA_MIRROR") or None)
     hint = " (pass download=True / --download to fetch it)" if name in ARCHIVES else ""
-    raise DataError(f"dataset '{name}' not found; expected folder {path}{hint}. "
+    raise DataError(f"dataset '{name}' not found; expected folder {path} or {cached}{hint}. "
                     "Set LMREC_DATA_DIR or pass data_dir.", path=path)
 
 

@@ -76,7 +76,8 @@ def test_encoding_error_names_line(tmp_path):
         load_dataset("ml-1m", tmp_path)
 
 
-def test_missing_dataset_says_where(tmp_path):
+def test_missing_dataset_says_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # an empty user cache
     with pytest.raises(DataError, match=r"dataset 'ml-100k' not found; expected folder .*ml-100k.*download=True"):
         load_dataset("ml-100k", tmp_path)
     with pytest.raises(DataError, match="unknown dataset 'ml-10'; supported: ml-100k, ml-1m, amazon-scientific"):
