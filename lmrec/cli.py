@@ -125,21 +125,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from lmrec.serving.app import CONFIG_ENV, ServeConfig, config_to_env, create_app
+    from lmrec.serving.guard import guarded_protocol, is_loopback
 
+    if args.insecure_dev and not is_loopback(args.host):
+        raise ConfigError(f"--insecure-dev opens the write routes to anyone who reaches the server, so it binds "
+                          f"loopback hosts only (127.0.0.1, ::1, localhost); got --host {args.host}. "
+                          "Set LMREC_API_KEY to serve other hosts.")
+    encoders = dict(_pair(text, "--encoder") for text in args.encoder or [])
     config = ServeConfig(model=args.model_dir, events=args.events, api_key=os.environ.get("LMREC_API_KEY") or None,
-                         insecure_dev=args.insecure_dev, index=args.index, max_batch=args.max_batch, watch=args.watch)
+                         insecure_dev=args.insecure_dev, protect_reads=args.protect_reads, index=args.index,
+                         max_batch=args.max_batch, watch=args.watch, cache_dir=args.cache_dir, encoders=encoders,
+                         load_timeout=args.load_timeout, max_body=args.max_body, max_text=args.max_text,
+                         text_cache=args.text_cache, body_timeout=args.body_timeout,
+                         header_timeout=args.header_timeout, keep_alive=args.keep_alive,
+                         limit_concurrency=args.limit_concurrency, clock_skew=args.clock_skew)
+    config.validate()
+    server = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": False,
+              "timeout_keep_alive": config.keep_alive, "limit_concurrency": config.limit_concurrency,
+              "http": guarded_protocol(config.header_timeout)}
     if args.workers == 1:
-        app = create_app(config)  # loads the model now: a bad model directory fails before binding the port
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        app = create_app(config)  # checks and loads the model now: a bad version fails before binding the port
+        uvicorn.run(app, **server)
         return 0
     from lmrec.storage.artifacts import read_manifest
     from lmrec.storage.versions import ModelStore
 
     read_manifest(ModelStore(args.model_dir).current_path(), kind="model")
     os.environ[CONFIG_ENV] = config_to_env(config)
-    uvicorn.run("lmrec.serving.app:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, access_log=False)
+    uvicorn.run("lmrec.serving.app:app_from_env", factory=True, workers=args.workers, **server)
     return 0
+
+
+def _pair(text: str, flag: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name or not value:
+        raise ConfigError(f"{flag} takes NAME=VALUE; got {text!r}.")
+    return name, value
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -212,11 +233,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (each holds the model)")
     serve.add_argument("--events", help="event store: a SQLite path or sqlite:///path (default: events.db in the store)")
-    serve.add_argument("--insecure-dev", action="store_true", help="allow write routes without an API key")
+    serve.add_argument("--insecure-dev", action="store_true",
+                       help="allow write routes without an API key (loopback hosts only)")
+    serve.add_argument("--protect-reads", action="store_true",
+                       help="read routes need the API key too (all but /health, /metrics and the pages)")
     serve.add_argument("--index", choices=["auto", "exact", "hnsw"], default="auto",
                        help="vector index for factorised models (auto: HNSW from 200,000 items)")
     serve.add_argument("--max-batch", type=int, default=1000, help="most events/items per request (413 beyond)")
     serve.add_argument("--watch", type=float, default=0.0, help="seconds between checks for a promoted version (0: off)")
+    g = serve.add_argument_group("what the server reads (it never follows a manifest's paths)")
+    g.add_argument("--cache-dir", help="embedding cache for items added through the API (default: memory only)")
+    g.add_argument("--encoder", action="append", metavar="NAME=DIR",
+                   help="an encoder folder a manifest may name (its encoder.model, or that path's last part); "
+                        "registered encoders (minilm, ...) need none")
+    g.add_argument("--load-timeout", type=float, default=300.0,
+                   help="seconds a version may take to load and pass its checks (in a child process)")
+    g = serve.add_argument_group("limits and timeouts")
+    g.add_argument("--max-body", type=int, default=1_000_000, help="bytes of one request body (413 beyond)")
+    g.add_argument("--max-text", type=int, default=2000, help="characters of a text kept before tokenising")
+    g.add_argument("--text-cache", type=int, default=4096, help="request-text vectors kept in memory (LRU)")
+    g.add_argument("--body-timeout", type=float, default=30.0,
+                   help="seconds a request body may take after its headers (408)")
+    g.add_argument("--header-timeout", type=float, default=10.0,
+                   help="seconds request headers may take (the connection is closed)")
+    g.add_argument("--keep-alive", type=int, default=5, help="seconds an idle keep-alive connection stays open")
+    g.add_argument("--limit-concurrency", type=int, default=256, help="connections served at once (503 beyond)")
+    g.add_argument("--clock-skew", type=float, default=300.0,
+                   help="seconds an event timestamp may be ahead of the server's clock (422 beyond)")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
 

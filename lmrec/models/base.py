@@ -281,8 +281,12 @@ class Recommender:
         return Path(directory)
 
     @classmethod
-    def load(cls, directory: str | Path) -> Recommender:
-        """Load a saved model; ``Recommender.load`` picks the class from the manifest."""
+    def load(cls, directory: str | Path, *, params: dict[str, Any] | None = None) -> Recommender:
+        """Load a saved model; ``Recommender.load`` picks the class from the manifest.
+
+        ``params``: constructor parameters that replace the saved ones (a server's own settings,
+        e.g. ``cache_dir``); the manifest read back in ``manifest_`` is left as saved.
+        """
         d = Path(directory)
         manifest = read_manifest(d, kind="model")
         name = manifest.get("class")
@@ -297,7 +301,7 @@ class Recommender:
                                 f"{manifest.get('lmrec_version', '0.1.0')}); this lmrec ({LMREC_VERSION}) reads "
                                 f"{name!r} layout {klass.layout}. Retrain it with this version (lmrec train ...).")
         try:
-            model = klass(**manifest["params"])
+            model = klass(**{**manifest["params"], **(params or {})})
         except TypeError as exc:
             raise ArtifactError(f"{d}/manifest.json: parameters do not fit {klass.__name__} ({exc}).") from None
         arrays = load_arrays(d / "model.safetensors")

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lmrec.models.text_side import TextSide
+
 
 class Factorised(ABC):
     """scores(users, items) = U[users] @ V[items].T for known users."""
@@ -64,6 +66,11 @@ class ItemText(ABC):
     def user_table(self) -> pd.DataFrame:
         """One row per user index with the user text fields the model reads (none by default)."""
         return pd.DataFrame()
+
+    def text_side(self) -> TextSide | None:
+        """The fitted text side (encoder, templates, cache) when the model reads text through
+        one; a server swaps in its own bounded encoder there. None by default."""
+        return None
 
 
 class ExplainsFields(ABC):

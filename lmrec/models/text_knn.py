@@ -60,6 +60,9 @@ class TextKNN(ItemText, Recommender):
     def item_table(self) -> pd.DataFrame:
         return self.text_.item_table
 
+    def text_side(self) -> TextSide:
+        return self.text_
+
     def item_text(self, item: int) -> str:
         return self.text_.item_text(item)
 

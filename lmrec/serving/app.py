@@ -1,35 +1,42 @@
 """The HTTP ranking service: ``create_app(ServeConfig(...))``, served by uvicorn (``lmrec serve``).
 
 Read routes rank, explain and describe; write routes (``/items``, ``/events``, ``/admin/*``)
-need the API key in the ``X-API-Key`` header. Errors are JSON ``{"detail": "..."}``: unknown
-user or item 404, bad parameters 422, oversized batches 413, a refused model reload 409.
+need the API key in the ``X-API-Key`` header, and so do read routes with ``protect_reads``.
+Errors are JSON ``{"detail": "..."}``: unknown user or item 404, bad parameters 422, oversized
+batches or bodies 413, a slow body 408, a refused model version 409.
+
+Routes that touch the model run in worker threads; the event loop only parses, routes and
+answers ``/health``, so no request can stall the others (see :mod:`lmrec.serving.state`).
+Limits and timeouts live in :mod:`lmrec.serving.guard`, version checks in
+:mod:`lmrec.serving.validate`, the routes in :mod:`lmrec.serving.routes`.
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
-import secrets
 import threading
 import time
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
-from importlib import resources
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-import numpy as np
-import pandas as pd
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 
-from lmrec.errors import ArtifactError, ConfigError
+from lmrec.errors import ArtifactError, ConfigError, LmrecError
 from lmrec.models.capabilities import AddsItems
-from lmrec.serving import schemas as S
-from lmrec.serving.events import Event, EventStore, open_event_store
+from lmrec.serving.events import EventStore, open_event_store
+from lmrec.serving.guard import BodyGuard, SecurityHeaders, validation_detail
 from lmrec.serving.metrics import MetricsMiddleware, ServiceMetrics
+from lmrec.serving.routes import InvalidBody, add_pages, add_read_routes, add_write_routes, body_schemas
+from lmrec.serving.schemas import MAX_BATCH
 from lmrec.serving.state import NotFound, ServedModel
+from lmrec.serving.validate import LoadSettings
 from lmrec.storage.versions import ModelStore
 
 log = logging.getLogger("lmrec.serve")
@@ -38,30 +45,75 @@ CONFIG_ENV = "LMREC_SERVE_CONFIG"
 
 @dataclass
 class ServeConfig:
-    """Settings of one server.
+    """Settings of one server (``lmrec serve`` flags map onto these fields one to one).
 
     model: a version store (v0001/, v0002/, CURRENT) or one model directory.
     events: event store location (a SQLite path or sqlite:///...); default ``<model>/events.db``
         for a store, ``<model parent>/events.db`` for a single model directory.
     api_key: the key write routes require; None disables them unless ``insecure_dev``.
+    insecure_dev: write routes without a key (``lmrec serve`` allows it on loopback hosts only).
+    protect_reads: read routes need the key too (all but /health, /metrics and the pages).
     index: "auto", "exact" or "hnsw" (vector index for factorised models).
     max_batch: the most events or items one request may carry (413 beyond).
     watch: seconds between checks of the store's CURRENT for a promoted version (0 = off).
+    cache_dir: embedding cache folder for items added through the API (None: memory only);
+        replaces every manifest's ``cache_dir``.
+    encoders: encoder folders a manifest may name (name -> folder); registered names always work.
+    load_timeout: seconds a version may take to load and pass its checks in a child process.
+    max_body: bytes of one request body (413 beyond).
+    max_text: characters of a text kept before tokenising (profiles, item fields, rendered texts).
+    text_cache: request-text vectors kept in memory (an LRU; never on disk).
+    body_timeout: seconds a request body may take to arrive after its headers (408).
+    header_timeout: seconds request headers may take to arrive (the connection is closed).
+    keep_alive: seconds an idle keep-alive connection stays open.
+    limit_concurrency: connections served at once (503 beyond).
+    clock_skew: seconds a client's event timestamp may be ahead of the server's clock (422 beyond).
     """
 
     model: str
     events: str | None = None
     api_key: str | None = None
     insecure_dev: bool = False
+    protect_reads: bool = False
     index: str = "auto"
     max_batch: int = 1000
     watch: float = 0.0
+    cache_dir: str | None = None
+    encoders: dict[str, str] = field(default_factory=dict)
+    load_timeout: float = 300.0
+    max_body: int = 1_000_000
+    max_text: int = 2000
+    text_cache: int = 4096
+    body_timeout: float = 30.0
+    header_timeout: float = 10.0
+    keep_alive: int = 5
+    limit_concurrency: int = 256
+    clock_skew: float = 300.0
+
+    def validate(self) -> None:
+        for name in ("max_batch", "max_body", "max_text", "text_cache", "keep_alive", "limit_concurrency"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"The '{name}' setting of the server must be a positive integer; got {value!r}.")
+        for name in ("load_timeout", "body_timeout", "header_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"The '{name}' setting of the server must be positive seconds; "
+                                  f"got {getattr(self, name)!r}.")
+        if self.max_batch > MAX_BATCH:
+            raise ConfigError(f"The 'max_batch' setting of the server may be at most {MAX_BATCH}; got {self.max_batch}.")
+        if self.clock_skew < 0 or self.watch < 0:
+            raise ConfigError(f"'clock_skew' and 'watch' must be >= 0; got {self.clock_skew!r} and {self.watch!r}.")
+        if self.protect_reads and not self.api_key:
+            raise ConfigError("--protect-reads needs an API key: set LMREC_API_KEY.")
 
     def event_location(self) -> str:
         if self.events:
             return self.events
         root = Path(self.model)
         return str((root.parent if ModelStore(root).single else root) / "events.db")
+
+    def load_settings(self) -> LoadSettings:
+        return LoadSettings(cache_dir=self.cache_dir, encoders=dict(self.encoders), timeout=self.load_timeout)
 
 
 class ServiceState:
@@ -77,7 +129,9 @@ class ServiceState:
         self.served = self._load(None)
 
     def _load(self, version: str | None) -> ServedModel:
-        served = ServedModel.load(self.store, version, index=self.config.index)
+        c = self.config
+        served = ServedModel.load(self.store, version, index=c.index, settings=c.load_settings(),
+                                  max_text=c.max_text, text_cache=c.text_cache)
         stored = self.events.items()
         if len(stored) and isinstance(served.model, AddsItems):  # items added through the API since training
             unknown = stored[~stored["item"].isin(list(served.items))]
@@ -87,22 +141,56 @@ class ServiceState:
         return served
 
     def reload(self, version: str | None = None) -> tuple[str, str]:
-        """Load and swap in a version; the old one keeps serving if anything fails."""
+        """Check, load and swap in a version; the old one keeps serving if anything fails."""
         with self._reload_lock:
             previous = self.served.version
             target = version or self.store.current()
             if target == previous and version is None:
                 return previous, previous
-            self.served = self._load(version)  # one reference assignment: requests see old or new
+            self.served = self._load(target)  # one reference assignment: requests see old or new
+            freeze_long_lived()
             log.info("serving %s (was %s)", self.served.version, previous)
             return previous, self.served.version
 
     def watch(self, stop: threading.Event) -> None:
+        """Reload whenever CURRENT names another version; a refused version is tried again only
+        once its files change (each try loads it in a child process)."""
+        refused: tuple[str, tuple[tuple[str, int, int], ...]] | None = None
+        last_error = ""
         while not stop.wait(self.config.watch):
+            mark = None
             try:
-                self.reload()
+                target = self.store.current()
+                mark = (target, _stamp(self.store.root / target))
+                if target == self.served.version or mark == refused:
+                    continue
+                self.reload(target)
             except Exception as exc:  # a bad promotion must not kill the watcher
-                log.error("watch: not reloading: %s", exc)
+                refused = mark
+                if str(exc) != last_error:  # said once, not every interval
+                    log.error("watch: not reloading: %s", exc)
+                last_error = str(exc)
+
+
+def freeze_long_lived() -> None:
+    """Take every object alive now out of the cyclic garbage collector's walks (``gc.freeze``).
+
+    A full collection walks every tracked object while no other thread runs: with a model and an
+    encoder loaded that is about half a million objects and half a second of a frozen server,
+    /health included. Objects that live as long as the server (the app, the model, the encoder)
+    are frozen once loaded, so collections walk only what requests create. The price: objects of
+    a replaced model reachable only through reference cycles stay in memory (reference counting
+    frees the rest).
+    """
+    gc.freeze()
+
+
+def _stamp(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of a folder's files: changes when a version is rewritten."""
+    try:
+        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()))
+    except OSError:
+        return ()
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -110,7 +198,8 @@ def _error(status: int, detail: str) -> JSONResponse:
 
 
 def create_app(config: ServeConfig) -> FastAPI:
-    """Build the app; loads the model now, so a bad model fails here with a clear ArtifactError."""
+    """Build the app; checks and loads the model now, so a bad model fails here with a clear ArtifactError."""
+    config.validate()
     state = ServiceState(config)
     if not config.api_key and not config.insecure_dev:
         log.warning("no API key: write routes (/items, /events, /admin) are disabled; set LMREC_API_KEY "
@@ -124,140 +213,55 @@ def create_app(config: ServeConfig) -> FastAPI:
         yield
         stop.set()
 
-    app = FastAPI(title="lmrec", version="0.1.0", lifespan=lifespan,
+    # /docs is the offline page of lmrec.serving.routes (FastAPI's own loads its assets from a CDN)
+    app = FastAPI(title="lmrec", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Rank items for users with language-model representations.")
     app.state.lmrec = state
+    app.add_middleware(BodyGuard, max_body=config.max_body, body_timeout=config.body_timeout)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    app.add_middleware(SecurityHeaders)  # outermost: answers of the guards get the headers too
 
     @app.exception_handler(NotFound)
     async def not_found(_: Request, exc: NotFound) -> JSONResponse:
         return _error(404, str(exc))
 
-    @app.exception_handler(ConfigError)
-    async def bad_request(_: Request, exc: ConfigError) -> JSONResponse:
-        return _error(422, str(exc))
-
     @app.exception_handler(ArtifactError)
     async def refused(_: Request, exc: ArtifactError) -> JSONResponse:
         return _error(409, f"model not loaded, still serving {state.served.version}: {exc}")
 
+    @app.exception_handler(LmrecError)  # ConfigError, DataError, ...: the request asked for something impossible
+    async def bad_request(_: Request, exc: LmrecError) -> JSONResponse:
+        return _error(422, str(exc)[:2000])
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        return JSONResponse({"detail": "; ".join(parts), "errors": json.loads(json.dumps(exc.errors(), default=str))},
-                            status_code=422)
+        detail, errors = validation_detail(list(exc.errors()))
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
-    def write_access(x_api_key: str | None = Header(None)) -> None:
-        if not config.api_key:
-            if config.insecure_dev:
-                return
-            raise HTTPException(403, "write routes are disabled: start the server with LMREC_API_KEY set "
-                                     "(or --insecure-dev on a development machine)")
-        if x_api_key is None or not secrets.compare_digest(x_api_key, config.api_key):
-            raise HTTPException(401, "missing or wrong X-API-Key header")
+    @app.exception_handler(InvalidBody)
+    async def invalid_body(_: Request, exc: InvalidBody) -> JSONResponse:
+        detail, errors = validation_detail(exc.errors, exc.total)
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
-    def batch_limit(n: int, what: str) -> None:
-        if n > config.max_batch:
-            raise HTTPException(413, f"{n} {what} in one request; the limit is {config.max_batch} (--max-batch)")
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return _error(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
-    def ranking(served: ServedModel, items: np.ndarray, scores: np.ndarray, user: str | None = None) -> dict[str, Any]:
-        ids = served.item_ids(items)
-        return {"version": served.version, "user": user,
-                "items": [{"item": i, "score": float(s), "title": served.title(int(j))}
-                          for i, s, j in zip(ids, scores, items)]}
+    add_pages(app)
+    add_read_routes(app, state)
+    add_write_routes(app, state)
 
-    # ------------------------------------------------------------------ read routes
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    async def page() -> HTMLResponse:
-        return HTMLResponse(resources.files("lmrec.serving").joinpath("static/index.html").read_text())
+    def openapi() -> dict[str, Any]:  # FastAPI's, plus the request bodies that json_body validates
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(body_schemas())
+            app.openapi_schema = schema
+        return app.openapi_schema
 
-    @app.get("/health", response_model=S.Health)
-    async def health() -> dict[str, Any]:
-        info = state.served.info()
-        return {"status": "ok", **info, "uptime_seconds": time.time() - state.started}
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
-
-    @app.get("/users", summary="Some known user ids (for the web page)")
-    async def users(limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
-        served = state.served
-        return {"users": list(served.users)[:limit], "count": len(served.users)}
-
-    @app.get("/users/{user_id}/recommendations", response_model=S.Ranking)
-    async def recommend(user_id: str, k: int = Query(10, ge=1, le=1000), exclude_seen: bool = True) -> Any:
-        served = state.served
-        items, scores = served.recommend_user(served.user_index(user_id), k, exclude_seen)
-        return JSONResponse(ranking(served, items, scores, user_id))
-
-    @app.get("/users/{user_id}/history", response_model=S.HistoryResponse)
-    async def history(user_id: str, limit: int = Query(50, ge=1, le=10000)) -> dict[str, Any]:
-        served = state.served
-        items = served.history(served.user_index(user_id))[-limit:][::-1]  # most recent first
-        return {"user": user_id, "items": [{"item": i, "title": served.title(j)}
-                                           for i, j in zip(served.item_ids(items), items)]}
-
-    @app.post("/recommendations", response_model=S.Ranking)
-    def recommend_new(body: S.NewUserRequest) -> dict[str, Any]:
-        served = state.served
-        if not body.history and not body.profile:
-            raise ConfigError("give a history of item ids, a profile text, or both")
-        items = [served.item_index(i) for i in body.history]
-        top, scores = served.recommend_history(items, body.profile, body.k, body.exclude_seen)
-        return ranking(served, top, scores)
-
-    @app.post("/rank", response_model=S.Ranking)
-    def rank(body: S.RankRequest) -> dict[str, Any]:
-        served = state.served
-        cand = [served.item_index(i) for i in body.items]
-        if body.user is not None:
-            order, scores = served.rank(cand, user=served.user_index(body.user))
-        elif body.history or body.profile:
-            order, scores = served.rank(cand, items=[served.item_index(i) for i in body.history or []],
-                                        profile=body.profile)
-        else:
-            raise ConfigError("give a user, or a history and/or profile, to rank the items for")
-        return ranking(served, order, scores, body.user)
-
-    @app.get("/items/{item_id}/similar", response_model=S.Ranking)
-    async def similar(item_id: str, k: int = Query(10, ge=1, le=1000)) -> dict[str, Any]:
-        served = state.served
-        items, sims = served.similar(served.item_index(item_id), k)
-        return ranking(served, items, sims)
-
-    @app.get("/users/{user_id}/explain", response_model=S.ExplainResponse)
-    def explain(user_id: str, item_id: str = Query(..., min_length=1), top: int = Query(5, ge=1, le=100)) -> Any:
-        served = state.served
-        e = served.explain(served.user_index(user_id), served.item_index(item_id), top)
-        return {"version": served.version, **e, "user": user_id, "item": item_id}
-
-    # ------------------------------------------------------------------ write routes
-    @app.post("/items", response_model=S.ItemsResponse, dependencies=[Depends(write_access)])
-    def add_items(body: S.ItemsRequest) -> dict[str, Any]:
-        batch_limit(len(body.items), "items")
-        served = state.served
-        records = [r.model_dump() for r in body.items]
-        known = [r["item"] for r in records if r["item"] in served.items]
-        served.add_items(pd.DataFrame(records))  # raises 422 for models without a text side
-        state.events.upsert_items(records)  # kept so reloads and retraining see them
-        return {"version": served.version, "added": [r["item"] for r in records if r["item"] not in known],
-                "updated": known}
-
-    @app.post("/events", response_model=S.EventsResponse, dependencies=[Depends(write_access)])
-    def add_events(body: S.EventsRequest) -> dict[str, Any]:
-        batch_limit(len(body.events), "events")
-        now = time.time()
-        first, last = state.events.append(Event(e.user, e.item, e.type, e.value,
-                                                now if e.timestamp is None else e.timestamp) for e in body.events)
-        state.metrics.events.inc(len(body.events))
-        return {"stored": len(body.events), "first_id": first, "last_id": last}
-
-    @app.post("/admin/reload", response_model=S.ReloadResponse, dependencies=[Depends(write_access)])
-    def reload(body: S.ReloadRequest | None = None) -> dict[str, Any]:
-        previous, version = state.reload(body.version if body else None)
-        return {"previous": previous, "version": version, "changed": previous != version}
-
+    app.openapi = openapi  # type: ignore[method-assign]
+    freeze_long_lived()
     return app
 
 

@@ -4,6 +4,11 @@ An event is acknowledged only once it is durable. The default store is SQLite in
 ``synchronous=FULL``: a committed transaction survives a killed process (and, with FULL, a
 power loss), and readers (``lmrec retrain``) never block the writer. The store sits behind the
 small :class:`EventStore` protocol so a server database can be added to :data:`STORES`.
+
+Each event keeps two times: ``timestamp``, the client's (validated by the server, but still the
+client's word), and ``received``, the server's clock when it stored the event. Retraining orders
+events by ``received``, so a client cannot move its events into or out of the held-out set.
+Stores written before ``received`` existed are migrated when opened (:func:`migrate`).
 """
 from __future__ import annotations
 
@@ -61,6 +66,24 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS items (
     item TEXT PRIMARY KEY, fields TEXT NOT NULL, updated REAL NOT NULL);
 """
+SCHEMA_VERSION = 1  # PRAGMA user_version of a store with every column above
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring an older store up to :data:`SCHEMA_VERSION`: events without a ``received`` column get
+    one, filled with their (client) timestamp, the best estimate left of when they arrived."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    if "received" not in columns:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("ALTER TABLE events ADD COLUMN received REAL NOT NULL DEFAULT 0")
+            conn.execute("UPDATE events SET received = timestamp")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 class SQLiteEventStore:
@@ -82,6 +105,7 @@ class SQLiteEventStore:
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(SCHEMA)
+            migrate(self._conn)
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"{self.path}: not a usable SQLite event store ({exc}).") from None
         if str(mode).lower() != "wal":

@@ -2,7 +2,9 @@
 
 1. Read the positive events newer than the ones the current model already learnt from
    (``events_through_id`` in its manifest), and the items added through the API.
-2. Hold out the most recent share of those events (by timestamp) as the test set.
+2. Hold out the most recent share of those events as the test set: the newest by the server's
+   ``received`` time, never by the client's ``timestamp``, which a client could set to move its
+   events into or out of the comparison.
 3. Merge the older ones with the current model's training interactions (its id maps stay a
    prefix, new users are appended) and fine-tune a candidate from the current weights.
 4. Evaluate candidate and current model on the held-out events with the same full-ranking
@@ -83,7 +85,7 @@ class _Padded:
 
 def _positive_events(frame: pd.DataFrame, cfg: RetrainConfig) -> pd.DataFrame:
     keep = frame["type"].isin(cfg.positive_types) & (frame["value"] >= cfg.min_value)
-    return frame[keep].sort_values(["timestamp", "id"], kind="stable").reset_index(drop=True)
+    return frame[keep].sort_values(["received", "id"], kind="stable").reset_index(drop=True)
 
 
 def _merge(current: Recommender, events: pd.DataFrame) -> tuple[Interactions, np.ndarray]:

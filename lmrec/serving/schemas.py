@@ -1,9 +1,34 @@
-"""Request and response bodies of the HTTP service (pydantic; they make the OpenAPI page)."""
+"""Request and response bodies of the HTTP service (pydantic; they make the OpenAPI page).
+
+Every string, list and number a client sends has a bound (:data:`MAX_ID`, :data:`MAX_TEXT`,
+:data:`MAX_LIST`, :data:`MAX_FIELDS`, :data:`MAX_BATCH`; numbers finite; strings valid Unicode): a
+request is answered 422 naming the field before anything is looked up or encoded. Texts are cut
+further before tokenising (``--max-text``). The checks run inside pydantic-core (no Python
+validator per list entry), since FastAPI validates bodies on the event loop: a full 1 MB body
+costs tens of milliseconds there, not hundreds.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+MAX_ID = 256  # characters of a user or item id (and of an item field's name)
+MAX_TEXT = 10_000  # characters of a profile or of one item field
+MAX_LIST = 1000  # ids in a history or a candidate list
+MAX_FIELDS = 32  # text fields of one item record
+MAX_BATCH = 10_000  # events or items in one request (``--max-batch`` may lower it: 413 beyond that)
+
+
+# pydantic itself refuses strings with lone surrogates (JSON may carry them; no tokenizer or database takes them)
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+
+class Body(BaseModel):
+    """Request bodies: numbers must be finite (JSON's NaN and Infinity are refused)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
 
 class ScoredItem(BaseModel):
@@ -18,22 +43,22 @@ class Ranking(BaseModel):
     items: list[ScoredItem]
 
 
-class NewUserRequest(BaseModel):
+class NewUserRequest(Body):
     """A user the model has not seen: liked item ids (oldest first) and/or a profile text."""
 
-    history: list[str] = Field(default_factory=list, description="liked item ids, oldest first")
-    profile: str | None = Field(None, description="free text, e.g. 'likes space opera and robots'")
+    history: list[Id] = Field(default_factory=list, max_length=MAX_LIST, description="liked item ids, oldest first")
+    profile: Text | None = Field(None, description="free text, e.g. 'likes space opera and robots'")
     k: int = Field(10, ge=1, le=1000)
     exclude_seen: bool = True
 
 
-class RankRequest(BaseModel):
+class RankRequest(Body):
     """Re-rank an application's candidates for a known user, or for a history / profile."""
 
-    user: str | None = None
-    history: list[str] | None = None
-    profile: str | None = None
-    items: list[str] = Field(..., min_length=1, description="candidate item ids")
+    user: Id | None = None
+    history: list[Id] | None = Field(None, max_length=MAX_LIST)
+    profile: Text | None = None
+    items: list[Id] = Field(..., min_length=1, max_length=MAX_LIST, description="candidate item ids")
 
 
 class Health(BaseModel):
@@ -48,15 +73,32 @@ class Health(BaseModel):
     loaded_at: float
 
 
-class ItemRecord(BaseModel):
-    """An item: its id plus the text fields the model's template reads (extra fields allowed)."""
-
-    model_config = ConfigDict(extra="allow")
-    item: str = Field(..., min_length=1)
+FieldValue = Text | int | float | bool | None
 
 
-class ItemsRequest(BaseModel):
-    items: list[ItemRecord] = Field(..., min_length=1)
+class ItemRecord(Body):
+    """An item: its id plus the text fields the model's template reads (extra fields allowed: at
+    most MAX_FIELDS, named in at most MAX_ID characters, each a string of at most MAX_TEXT
+    characters, a number, a boolean or null)."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    __pydantic_extra__: dict[str, FieldValue] = Field(init=False)  # type: ignore[assignment]  # checked by pydantic
+    item: Id
+
+    @model_validator(mode="before")
+    @classmethod
+    def _few_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if len(data) > MAX_FIELDS + 1:
+                raise ValueError(f"at most {MAX_FIELDS} fields besides 'item'; got {len(data) - 1}")
+            long = next((k for k in data if len(k) > MAX_ID), None)
+            if long is not None:
+                raise ValueError(f"field names have at most {MAX_ID} characters; got one of {len(long)}")
+        return data
+
+
+class ItemsRequest(Body):
+    items: list[ItemRecord] = Field(..., min_length=1, max_length=MAX_BATCH)
 
 
 class ItemsResponse(BaseModel):
@@ -65,16 +107,17 @@ class ItemsResponse(BaseModel):
     updated: list[str]
 
 
-class EventIn(BaseModel):
-    user: str = Field(..., min_length=1)
-    item: str = Field(..., min_length=1)
-    type: str = Field("click", min_length=1, max_length=64)
+class EventIn(Body):
+    user: Id
+    item: Id
+    type: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "click"
     value: float = 1.0
-    timestamp: float | None = Field(None, description="Unix seconds; the time of receipt when omitted")
+    timestamp: float | None = Field(None, ge=0, description="Unix seconds, not in the future (beyond the server's "
+                                                            "--clock-skew); the time of receipt when omitted")
 
 
-class EventsRequest(BaseModel):
-    events: list[EventIn] = Field(..., min_length=1)
+class EventsRequest(Body):
+    events: list[EventIn] = Field(..., min_length=1, max_length=MAX_BATCH)
 
 
 class EventsResponse(BaseModel):
@@ -83,8 +126,9 @@ class EventsResponse(BaseModel):
     last_id: int
 
 
-class ReloadRequest(BaseModel):
-    version: str | None = Field(None, description="a version folder name; the store's CURRENT when omitted")
+class ReloadRequest(Body):
+    version: str | None = Field(None, max_length=MAX_ID,
+                                description="a version name in the store (v0001, ...); the store's CURRENT when omitted")
 
 
 class ReloadResponse(BaseModel):

@@ -1,8 +1,12 @@
 """The model a server holds: raw-id lookups, a vector index, and the answers the routes give.
 
-A :class:`ServedModel` is built completely (loaded, checked, indexed) before the server swaps
-it in, so a reload never exposes a half-ready model; requests already running keep the
-object they started with.
+A :class:`ServedModel` is built completely (checked in a child process, loaded, checked again,
+indexed, its encoder warmed by a test query) before the server swaps it in, so a reload never
+exposes a half-ready model; requests already running keep the object they started with.
+
+Routes call these methods from worker threads. One lock guards the model's state; the slow part
+of a request, encoding text, happens before the lock is taken (the vectors wait in the encoder's
+LRU), so a long encode never holds up requests that need no text.
 """
 from __future__ import annotations
 
@@ -19,8 +23,16 @@ from lmrec.analysis.explain import explain
 from lmrec.errors import ArtifactError, ConfigError, LmrecError
 from lmrec.models.base import Recommender
 from lmrec.models.capabilities import AddsItems, Factorised, ItemText, NewUsers
+from lmrec.models.text_side import TextSide
+from lmrec.serving.encoding import BoundedEncoder
 from lmrec.serving.index import VectorIndex, build_index, top_k
+from lmrec.serving.validate import LoadSettings, check_in_child, load_version, test_query
 from lmrec.storage.versions import ModelStore
+
+
+def shown(raw: str, limit: int = 60) -> str:
+    """An id for a message: quoted, and cut when long (messages never echo a large input)."""
+    return repr(raw if len(raw) <= limit else raw[:limit] + "...")
 
 
 class NotFound(LmrecError):
@@ -30,10 +42,17 @@ class NotFound(LmrecError):
 class ServedModel:
     """A loaded model version ready to answer requests (thread-safe for reads and item updates)."""
 
-    def __init__(self, model: Recommender, *, path: Path, version: str, index: str = "auto") -> None:
+    def __init__(self, model: Recommender, *, path: Path, version: str, index: str = "auto",
+                 max_text: int = 2000, text_cache: int = 4096) -> None:
         self.model, self.path, self.version = model, path, version
         self.loaded_at = time.time()
         self._lock = threading.RLock()
+        self.text: TextSide | None = None
+        self.encoder: BoundedEncoder | None = None
+        side = model.text_side() if isinstance(model, ItemText) else None
+        if side is not None:  # request texts: cut, cached in memory, never on disk
+            self.text, self.encoder = side, BoundedEncoder(side.encoder(), max_text, text_cache)
+            side.use_encoder(self.encoder)
         self.users = {str(raw): i for i, raw in enumerate(model.user_ids_.tolist())}
         self.items = {str(raw): i for i, raw in enumerate(model.item_ids_.tolist())}
         self.seen = model.train_matrix_
@@ -46,17 +65,25 @@ class ServedModel:
             self.index = build_index(items.numpy(), index)
 
     @classmethod
-    def load(cls, store: ModelStore, version: str | None = None, *, index: str = "auto") -> ServedModel:
-        """Load the store's current version (or ``version``); any defect raises ArtifactError."""
-        path = store.current_path() if version is None else store.root / version
+    def load(cls, store: ModelStore, version: str | None = None, *, index: str = "auto",
+             settings: LoadSettings | None = None, max_text: int = 2000, text_cache: int = 4096) -> ServedModel:
+        """Load the store's current version (or ``version``, a name inside the store), checked as
+        :mod:`lmrec.serving.validate` describes, first in a child process; any defect raises
+        ArtifactError."""
+        settings = settings or LoadSettings()
         name = version or store.current()
+        path = store.version_path(name)
+        check_in_child(path, settings)
         try:
-            model = Recommender.load(path)
-            served = cls(model, path=path, version=name, index=index)
-        except LmrecError:
+            model = load_version(path, settings)
+            served = cls(model, path=path, version=name, index=index, max_text=max_text, text_cache=text_cache)
+            test_query(model, path)  # also builds and warms the encoder before the first request
+        except ArtifactError:
             raise
-        except Exception as exc:  # a truncated safetensors file, mismatched shapes, ...
-            raise ArtifactError(f"{path}: cannot load this model ({type(exc).__name__}: {exc}).") from None
+        except LmrecError as exc:  # e.g. an encoder this server does not have: still a version it cannot serve
+            raise ArtifactError(f"{path}: {exc}") from None
+        except Exception as exc:  # anything the checks did not foresee is still a defect of the artifact
+            raise ArtifactError(f"{path}: cannot serve this model ({type(exc).__name__}: {str(exc)[:300]}).") from None
         return served
 
     # ---------------------------------------------------------------- lookups
@@ -68,14 +95,14 @@ class ServedModel:
         try:
             return self.users[str(raw)]
         except KeyError:
-            raise NotFound(f"unknown user {raw!r}; known users are the model's training users "
+            raise NotFound(f"unknown user {shown(raw)}; known users are the model's training users "
                            "(use POST /recommendations with a history for others).") from None
 
     def item_index(self, raw: str) -> int:
         try:
             return self.items[str(raw)]
         except KeyError:
-            raise NotFound(f"unknown item {raw!r}; add it with POST /items first.") from None
+            raise NotFound(f"unknown item {shown(raw)}; add it with POST /items first.") from None
 
     def item_ids(self, index: np.ndarray) -> list[str]:
         ids = self.model.item_ids_
@@ -106,7 +133,14 @@ class ServedModel:
                 return self.index.search(self.user_vectors[user], k, exclude)
             return top_k(self.model.score([user], ids="index")[0], k, exclude)
 
+    def _prepare(self, texts: list[str]) -> None:
+        """Encode ``texts`` into the encoder's LRU before the lock is taken (the model then finds them there)."""
+        if self.encoder is not None and texts:
+            self.encoder.encode(texts)
+
     def history_scores(self, items: list[int], profile: str | None) -> np.ndarray:
+        if profile is not None:
+            self._prepare([profile])
         with self._lock:
             if isinstance(self.model, NewUsers) and self.index is not None:
                 return self.index.scores(self.model.new_user_vector(items, profile, ids="index").numpy())
@@ -145,6 +179,9 @@ class ServedModel:
         if not isinstance(self.model, AddsItems):
             raise ConfigError(f"the served {self.model.name} model scores items from IDs learnt in training; "
                               "it cannot take new items until it is retrained (serve an lm-ranker for that).")
+        table = table.assign(item=[self._raw_item(str(raw)) for raw in table["item"]])
+        if self.text is not None:
+            self._prepare(self.text.item_texts(table))
         with self._lock:
             n_before = self.model.n_items_
             index = self.model.add_items(table, ids="index")
@@ -159,6 +196,15 @@ class ServedModel:
                 if self.model.n_items_ > n_before:
                     self.index.add(v[n_before:])
         return index.tolist()
+
+    def _raw_item(self, raw: str) -> Any:
+        """A known item's id as the model stores it (an int for integer ids), so "5" updates item 5
+        rather than adding a second item that reads "5"."""
+        index = self.items.get(raw)
+        if index is None:
+            return raw
+        stored = self.model.item_ids_[index]
+        return stored.item() if isinstance(stored, np.generic) else stored
 
     def info(self) -> dict[str, Any]:
         return {"model_id": self.model_id, "model_class": self.model.name, "version": self.version,

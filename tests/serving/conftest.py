@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -50,10 +51,12 @@ def free_port() -> int:
 class Server:
     """``lmrec serve`` in a subprocess on 127.0.0.1."""
 
-    def __init__(self, model_dir: Path, *args: str, api_key: str | None = API_KEY, events: Path | None = None) -> None:
+    def __init__(self, model_dir: Path, *args: str, api_key: str | None = API_KEY, events: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        self.root = Path(model_dir)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
         env.pop("LMREC_API_KEY", None)
         if api_key:
             env["LMREC_API_KEY"] = api_key
@@ -104,3 +107,52 @@ def serve() -> Iterator:
     yield start
     for s in servers:
         s.stop()
+
+
+class HealthProbe:
+    """Asks ``/health`` every ``every`` seconds on one kept-alive connection while an attack runs,
+    recording each answer's status and latency; ``check()`` asserts all were 200 within ``limit`` s.
+
+    >>> with HealthProbe(server) as probe:   # doctest: +SKIP
+    ...     attack()
+    >>> probe.check()                         # doctest: +SKIP
+    """
+
+    def __init__(self, server: Server, every: float = 0.05, limit: float = 0.1) -> None:
+        self.url, self.every, self.limit = server.url + "/health", every, limit
+        self.answers: list[tuple[int, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set():
+                start = time.perf_counter()
+                try:
+                    status = client.get(self.url).status_code
+                except httpx.HTTPError:
+                    status = -1
+                self.answers.append((status, time.perf_counter() - start))
+                self._stop.wait(self.every)
+
+    def _wait_for(self, n: int, timeout: float = 15.0) -> None:
+        deadline = time.time() + timeout
+        while len(self.answers) < n and time.time() < deadline:
+            time.sleep(0.01)
+
+    def __enter__(self) -> HealthProbe:
+        self._thread.start()
+        self._wait_for(1)  # probing before the attack starts
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._wait_for(len(self.answers) + 2)  # and after it ends
+        self._stop.set()
+        self._thread.join(15)
+
+    def check(self) -> None:
+        assert self.answers, "the probe asked nothing"
+        bad = [(s, round(t, 3)) for s, t in self.answers if s != 200 or t > self.limit]
+        worst = max(t for _, t in self.answers)
+        assert not bad, f"/health failed or took over {self.limit} s in {len(bad)} of {len(self.answers)} probes: " \
+                        f"{bad[:5]} (slowest {worst:.3f} s)"

@@ -154,7 +154,11 @@ def test_reload_and_metrics(live):
 
 def test_web_page_is_served(live):
     r = get(live, "/")
-    assert r.status_code == 200 and "<title>lmrec</title>" in r.text and "/recommendations" in r.text
+    assert r.status_code == 200 and "<title>lmrec</title>" in r.text and '<script src="/static/page.js">' in r.text
+    script = get(live, "/static/page.js")
+    assert script.status_code == 200 and "/recommendations" in script.text
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert get(live, "/static/../app.py").status_code == 404 and get(live, "/static/index.html").status_code == 404
 
 
 def test_write_routes_disabled_without_a_key(store, serve):

@@ -57,3 +57,20 @@ def test_errors(tmp_path):
         SQLiteEventStore(bad)
     with pytest.raises(ConfigError, match="Unknown event store scheme 'postgres'"):
         open_event_store("postgres://db/events")
+
+
+def test_an_older_store_gains_the_received_column(tmp_path):
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, item TEXT NOT NULL, "
+                 "type TEXT NOT NULL, value REAL NOT NULL, timestamp REAL NOT NULL)")
+    conn.execute("INSERT INTO events (user, item, type, value, timestamp) VALUES ('u1', 'i1', 'click', 1.0, 5.0)")
+    conn.commit()
+    conn.close()
+    store = SQLiteEventStore(db)
+    assert store.events()[["id", "timestamp", "received"]].values.tolist() == [[1, 5.0, 5.0]]
+    store.append([Event("u2", "i2", timestamp=6.0)])
+    assert store.events()["received"].iloc[-1] > 1e9, "new events get the server's clock"
+    store.close()
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone()[0] == 1
+    SQLiteEventStore(db).close()  # a migrated store opens again unchanged

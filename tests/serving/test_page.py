@@ -1,5 +1,6 @@
 """The web page in headless Chromium (Debian's chromium driven by Playwright): pick a user, see the
-history and recommendations, ask why, type liked items, add an item."""
+history and recommendations, ask why, type liked items, add an item; the API reference page; both
+with nothing loaded from another server and nothing blocked by their Content-Security-Policy."""
 from __future__ import annotations
 
 import shutil
@@ -11,6 +12,7 @@ from tests.serving.conftest import API_KEY
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
+# waits use selectors, never wait_for_function: the pages' Content-Security-Policy forbids the eval it needs
 @pytest.fixture
 def page(store, serve):
     playwright = pytest.importorskip("playwright.sync_api")
@@ -26,7 +28,7 @@ def page(store, serve):
 
 
 def test_user_recommendations_and_explanation(page):
-    page.wait_for_function("document.getElementById('health').textContent.includes('version v0001')")
+    page.wait_for_selector("#health:has-text('version v0001')")
     page.fill("#user", "u00")
     page.click("#show-user")
     page.wait_for_selector("#recs tbody tr")
@@ -46,13 +48,31 @@ def test_new_user_unknown_user_and_add_item(page):
     assert page.locator("#recs tbody tr td").nth(1).inner_text() == "7"
     page.fill("#user", "nobody")
     page.click("#show-user")
-    page.wait_for_function("document.getElementById('error').textContent.includes('unknown user')")
+    page.wait_for_selector("#error:has-text('unknown user')")
     page.fill("#new-id", "mango-1")
     page.fill("#new-title", "mango")
     page.fill("#api-key", API_KEY)
     page.click("#add-item")
-    page.wait_for_function("document.getElementById('add-result').textContent.includes('added: mango-1')")
+    page.wait_for_selector("#add-result:has-text('added: mango-1')")
     page.fill("#user", "u00")
     page.fill("#k", "3")
     page.click("#show-user")
-    page.wait_for_function("document.querySelector('#recs tbody').textContent.includes('mango')")
+    page.wait_for_selector("#recs tbody:has-text('mango')")
+
+
+def test_pages_work_offline_under_their_content_security_policy(page):
+    origin = page.url.rstrip("/")
+    requests: list[str] = []
+    console: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.goto(origin + "/")
+    page.wait_for_selector("#health:has-text('version v0001')")
+    page.goto(origin + "/docs")
+    page.wait_for_selector("text=POST /recommendations")
+    assert page.locator("section.route").count() >= 10
+    health = page.locator("section.route", has_text="GET /health")
+    health.locator("button").click()
+    health.locator("pre", has_text="200 OK").wait_for()
+    assert requests and all(url.startswith(origin) for url in requests), [u for u in requests if not u.startswith(origin)]
+    assert not console, console

@@ -72,3 +72,14 @@ def test_publish_starts_a_store(tiny_model, tmp_path, capsys):
     assert out["published"] == "v0001" and out["current"] == "v0001"
     assert main(["publish", str(tiny_model), str(tmp_path / "store")]) == 0
     assert ModelStore(tmp_path / "store").versions() == ["v0001", "v0002"]
+
+
+def test_the_holdout_is_the_newest_by_the_servers_clock(store, tmp_path):
+    """Clients' timestamps claim the reverse of the arrival order: retraining holds out the events
+    the server received last (users it knows), not those a client dated last (new users only)."""
+    events = SQLiteEventStore(tmp_path / "events.db")
+    events.append([Event(f"new{u}", str(i), "click", 1.0, 3e9) for u in range(10) for i in (0, 1, 2, 8)])
+    events.append([Event(f"u{u:02d}", "8", "click", 1.0, 1e9) for u in range(10)])  # received last, dated first
+    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, holdout=0.2))
+    assert result.events["holdout"] == 10 and result.promoted
+    assert Recommender.load(store.current_path()).manifest_["metrics"]["events_through_id"] == 40

@@ -29,3 +29,35 @@ def test_single_model_directory(tiny_split, tmp_path):
     assert store.single and store.current_path() == tmp_path / "one"
     with pytest.raises(ArtifactError, match="single model directory"):
         store.publish(MostPopular().fit(tiny_split.train))
+
+
+def test_versions_are_names_inside_the_store(tiny_split, tmp_path):
+    store = ModelStore(tmp_path / "models")
+    store.publish(MostPopular().fit(tiny_split.train))
+    assert store.version_path("v0001") == tmp_path / "models" / "v0001"
+    for name in ("../models/v0001", str(tmp_path / "models" / "v0001"), "v0001/..", "v0001\n", ".", "CURRENT"):
+        with pytest.raises(ArtifactError, match="is not a version name"):
+            store.version_path(name)
+    with pytest.raises(ArtifactError, match="does not exist"):
+        store.version_path("v0002")
+
+
+def test_links_may_not_lead_out_of_the_store(tiny_split, tmp_path):
+    MostPopular().fit(tiny_split.train).save(tmp_path / "outside")
+    store = ModelStore(tmp_path / "models")
+    store.publish(MostPopular().fit(tiny_split.train))
+    (store.root / "v0002").symlink_to(tmp_path / "outside", target_is_directory=True)
+    with pytest.raises(ArtifactError, match="outside the store"):
+        store.version_path("v0002")
+    (store.root / "v0003").mkdir()
+    (store.root / "v0003" / "deeper").mkdir()
+    (store.root / "v0003" / "deeper" / "weights").symlink_to(tmp_path / "outside" / "manifest.json")
+    with pytest.raises(ArtifactError, match="outside the store"):
+        store.version_path("v0003")
+    (store.root / "v0004").symlink_to(store.root / "v0001", target_is_directory=True)  # inside: allowed
+    (store.root / "v0001" / "loop").symlink_to(store.root / "v0001", target_is_directory=True)  # a cycle ends
+    assert store.version_path("v0004") == store.root / "v0004"
+    single = ModelStore(tmp_path / "outside")
+    assert single.version_path("outside") == tmp_path / "outside"
+    with pytest.raises(ArtifactError, match="single model directory"):
+        single.version_path("v0001")
