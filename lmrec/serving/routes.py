@@ -161,6 +161,14 @@ def add_read_routes(app: FastAPI, state: ServiceState) -> None:
         served = state.served
         return {"users": list(islice(served.users, limit)), "count": len(served.users)}
 
+    @app.get("/items/search", response_model=S.SearchResponse, dependencies=read)
+    def search(q: str = Query(..., min_length=1, max_length=S.MAX_QUERY, description="part of a title, or an item id"),
+               limit: int = Query(10, ge=1, le=S.MAX_SEARCH)) -> dict[str, Any]:
+        served = state.served
+        found = served.search(q, limit)
+        return {"version": served.version, "items": [{"item": i, "title": served.title(j)}
+                                                     for i, j in zip(served.item_ids(np.asarray(found, dtype=np.int64)), found)]}
+
     @app.get("/users/{user_id}/recommendations", response_model=S.Ranking, dependencies=read)
     def recommend(user_id: str = _id(), k: int = Query(10, ge=1, le=1000), exclude_seen: bool = True) -> Any:
         served = state.served

@@ -18,6 +18,8 @@ MAX_TEXT = 10_000  # characters of a profile or of one item field
 MAX_LIST = 1000  # ids in a history or a candidate list
 MAX_FIELDS = 32  # text fields of one item record
 MAX_BATCH = 10_000  # events or items in one request (``--max-batch`` may lower it: 413 beyond that)
+MAX_QUERY = 200  # characters of an item search
+MAX_SEARCH = 50  # items one search returns
 
 
 # pydantic itself refuses strings with lone surrogates (JSON may carry them; no tokenizer or database takes them)
@@ -149,4 +151,11 @@ class ExplainResponse(BaseModel):
 
 class HistoryResponse(BaseModel):
     user: str
+    items: list[dict[str, Any]]
+
+
+class SearchResponse(BaseModel):
+    """Items whose title contains the query (an item whose id equals it first)."""
+
+    version: str
     items: list[dict[str, Any]]

@@ -112,9 +112,24 @@ class ServedModel:
         table = self.model.item_table() if isinstance(self.model, ItemText) else pd.DataFrame()
         self.titles: list[str | None] = [] if "title" not in table.columns else \
             [None if pd.isna(t) else str(t) for t in table["title"].tolist()]
+        self._folded = [(t or "").casefold() for t in self.titles]  # what search() matches against
 
     def title(self, item: int) -> str | None:
         return self.titles[item] if item < len(self.titles) else None
+
+    def search(self, query: str, limit: int) -> list[int]:
+        """Items whose title contains ``query`` (case-insensitive), titles that start with it first,
+        then shorter titles; an item whose id equals ``query`` comes first of all."""
+        q = query.strip().casefold()
+        if not q:
+            return []
+        with self._lock:
+            hits = [(t.find(q) != 0, len(t), i) for i, t in enumerate(self._folded) if q in t]
+            exact = self.items.get(query.strip())
+        found = [i for _, _, i in sorted(hits)]
+        if exact is not None:
+            found = [exact] + [i for i in found if i != exact]
+        return found[:limit]
 
     def history(self, user: int) -> list[int]:
         row = self.seen[user]
@@ -170,7 +185,8 @@ class ServedModel:
             vec = None if self.user_vectors is None else torch.from_numpy(self.user_vectors[user])
             e = explain(self.model, user, item, top=top, user_vector=vec, ids="index").to_dict()
         for h in e["history"]:
-            h["item_id"] = self.item_ids([h.pop("item")])[0]
+            index = h.pop("item")
+            h["item_id"], h["title"] = self.item_ids([index])[0], self.title(index)
         return e
 
     # ---------------------------------------------------------------- updates

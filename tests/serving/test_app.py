@@ -83,6 +83,23 @@ def test_explain(live):
     assert e["method"] == "leave-one-out" and {h["item_id"] for h in e["history"]} <= {"0", "1", "2"}
     assert abs(sum(h["share"] for h in e["history"]) - 1.0) < 1e-6
     assert [f["field"] for f in e["fields"]] == ["title"] and e["fields"][0]["value"] == "grape"
+    assert {h["title"] for h in e["history"]} <= {"apple", "banana", "cherry"}
+
+
+def test_search_items_by_title(live):
+    def found(q, **params):
+        r = get(live, "/items/search", params={"q": q, **params})
+        assert r.status_code == 200, r.text
+        return [(x["item"], x["title"]) for x in r.json()["items"]]
+
+    assert found("PIAN") == [("9", "piano")]
+    assert [t for _, t in found("an")] == ["piano", "banana"]  # titles containing "an", the shorter first
+    assert found("e", limit=2) == [("0", "apple"), ("3", "grape")]
+    assert found("gr")[0] == ("3", "grape"), "a title that starts with the query first"
+    assert found("7")[0] == ("7", "pliers"), "an item id matches too, first"
+    assert found("zzz") == []
+    assert get(live, "/items/search", params={"q": "x" * 201}).status_code == 422
+    assert get(live, "/items/search", params={"q": "a", "limit": 51}).status_code == 422
 
 
 @pytest.mark.parametrize("path,status,message", [

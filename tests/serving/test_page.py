@@ -37,7 +37,28 @@ def test_user_recommendations_and_explanation(page):
     assert page.locator("#history tbody tr").count() == 3
     first.locator("button").click()
     page.wait_for_selector(".why")
-    assert "history:" in page.inner_text(".why") and "title" in page.inner_text(".why")
+    why = page.inner_text(".why")
+    assert "because of the history" in why and "title" in why
+    assert any(t in why for t in ("apple (0)", "banana (1)", "cherry (2)")), "history items by title"
+    assert page.locator(".why .bar").count() >= 2, "shares drawn as bars"
+
+
+def test_find_liked_items_by_title(page):
+    page.fill("#find", "WRENCH")
+    page.click("#find-go")
+    page.wait_for_selector("#found tbody tr")
+    assert page.locator("#found tbody tr").count() == 1
+    page.locator("#found tbody tr button").click()
+    page.fill("#find", "r")  # hammer, wrench, screwdriver, pliers, cherry, grape: a title-prefix match first
+    page.click("#find-go")
+    page.wait_for_selector("#found tbody tr >> nth=5")
+    assert page.input_value("#liked") == "5"
+    assert "wrench" in page.inner_text("#history")
+    page.fill("#k", "3")
+    page.click("#show-new")
+    page.wait_for_selector("#recs tbody tr")
+    assert page.locator("#recs tbody tr").count() == 3
+    assert "wrench" in page.inner_text("#history"), "the liked item keeps its title"
 
 
 def test_new_user_unknown_user_and_add_item(page):

@@ -7,7 +7,9 @@
   IDs (plus a second item table for histories), history dropout 0.2, 2 graph layers, d = 256,
   cosine at τ 0.15, the catalogue scored once per user of a batch of 4096 (P1's choice).
 * ``"cold-start"`` -- new items with text matter most: ID-free, no graph, cold items never
-  negatives (P4's choice on a cold validation held out of its training data).
+  negatives; otherwise the sequential settings (P4's configuration, fixed before its test was
+  read; the search over a cold validation, ``benchmarks/finetune.py search-cold``, has not been
+  run to completion).
 
 Each preset's training halves the learning rate at each validation without improvement
 (restarting from the best weights) and stops after 4 in a row; all are bounded by epochs.

@@ -26,14 +26,43 @@ function showRecs(result, user) {
     return [i + 1, x.item, x.title || "", score, why];
   }));
 }
+function shareRow(table, label, share) {
+  const tr = table.insertRow();
+  const bar = document.createElement("span"); bar.className = "bar"; bar.style.width = (80 * Math.min(Math.abs(share), 1)) + "px";
+  tr.insertCell().textContent = label;
+  tr.insertCell().append(bar, ` ${(100 * share).toFixed(0)}%`);
+}
 async function explain(user, item, button) {
   try {
     const e = await call(`/users/${encodeURIComponent(user)}/explain?item_id=${encodeURIComponent(item)}`);
     const div = document.createElement("div"); div.className = "why";
-    const hist = e.history.map((h) => `${h.item_id} (${(100 * h.share).toFixed(0)}%)`).join(", ");
-    const fields = e.fields.map((f) => `${f.field} (${(100 * f.share).toFixed(0)}%)`).join(", ");
-    div.textContent = `history: ${hist}` + (fields ? ` · text fields: ${fields}` : "") + ` [${e.method}]`;
+    const table = document.createElement("table");
+    table.insertRow().insertCell().textContent = `because of the history (${e.method}):`;
+    for (const h of e.history) shareRow(table, h.title ? `${h.title} (${h.item_id})` : h.item_id, h.share);
+    if (e.fields.length) table.insertRow().insertCell().textContent = "text fields of the item:";
+    for (const f of e.fields) shareRow(table, f.field, f.share);
+    div.append(table);
     button.replaceWith(div);
+  } catch (err) { showError(err); }
+}
+async function findItems() {
+  showError(null);
+  const q = $("find").value.trim();
+  if (!q) return;
+  try {
+    const r = await call(`/items/search?q=${encodeURIComponent(q)}&limit=10`);
+    fill($("found"), r.items.map((x) => {
+      const add = document.createElement("button"); add.textContent = "liked";
+      add.onclick = () => {
+        const liked = $("liked").value.split(",").map((s) => s.trim()).filter(Boolean);
+        if (!liked.includes(x.item)) liked.push(x.item);
+        $("liked").value = liked.join(", ");
+        $("history").tBodies[0].insertRow().append(...[x.item, x.title || ""].map((t) => {
+          const td = document.createElement("td"); td.textContent = t; return td; }));
+      };
+      return [x.item, x.title || "", add];
+    }));
+    if (!r.items.length) showError(new Error(`no item title contains "${q}"`));
   } catch (err) { showError(err); }
 }
 async function showUser() {
@@ -49,7 +78,9 @@ async function showNew() {
   showError(null);
   const history = $("liked").value.split(",").map((s) => s.trim()).filter(Boolean);
   const profile = $("profile").value.trim() || null;
-  fill($("history"), history.map((x) => [x, ""]));
+  const titles = {};
+  for (const row of $("history").tBodies[0].rows) titles[row.cells[0].textContent] = row.cells[1] ? row.cells[1].textContent : "";
+  fill($("history"), history.map((x) => [x, titles[x] || ""]));
   try {
     showRecs(await call("/recommendations", {method: "POST", headers: {"Content-Type": "application/json"},
       body: JSON.stringify({history, profile, k: Number($("k").value)})}), null);
@@ -65,6 +96,8 @@ async function addItem() {
     $("add-result").textContent = `added: ${r.added.join(", ") || "-"}; updated: ${r.updated.join(", ") || "-"}`;
   } catch (err) { $("add-result").textContent = "error: " + err.message; }
 }
+$("find-go").onclick = findItems;
+$("find").onkeydown = (ev) => { if (ev.key === "Enter") findItems(); };
 $("show-user").onclick = showUser; $("show-new").onclick = showNew; $("add-item").onclick = addItem;
 (async () => {
   try {
