@@ -1,6 +1,7 @@
 """What every benchmark result records: command, date, machine, library versions, git commit."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -47,3 +48,14 @@ def header(info: dict[str, Any]) -> str:
     """The Markdown lines that open a result file."""
     return (f"- command: `{info['command']}`\n- date: {info['date']}; commit `{info['commit']}`\n"
             f"- machine: {info['machine']}; {info['versions']}\n")
+
+
+def baseline_params(code: str, name: str) -> dict[str, Any]:
+    """The validation-chosen parameters of baseline ``name`` on protocol ``code``
+    (benchmarks/baselines.py's results), {} when it has none."""
+    path = RESULTS / f"baselines_{code}.json"
+    if path.exists():
+        for row in json.loads(path.read_text())["rows"]:
+            if row["model"] == name:
+                return row["params"]
+    return {}

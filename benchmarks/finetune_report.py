@@ -117,6 +117,63 @@ def cold_search_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
+GRID = {"encoders": ("minilm", "mpnet", "smollm2"), "tunings": ("frozen", "lora", "full", "co"),
+        "protocols": ("P2", "P4", "P3"), "seeds": (2026, 2027, 2028)}
+
+
+def _rows(cells: list[dict[str, Any]], code: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for c in cells:
+        if c["protocol"] == code:
+            groups[(c["encoder"], c["tuning"])].append(c)
+    return groups
+
+
+def targets_table(cells: list[dict[str, Any]]) -> list[str]:
+    """Each target of the study against the best row measured so far (mean over its seeds)."""
+    lines = ["### Targets", "", "| target | best row so far | value | met? |", "|---|---|---|---|"]
+    for code, label, goal, text in (("P2", "test", 0.100, "P2 test NDCG@10 ≥ 0.100"),
+                                    ("P4", "cold", 0.150, "P4 cold items, NDCG@10 among cold items ≥ 0.150"),
+                                    ("P4", "all", 0.0601, "P4 cold items ranked among all items ≥ text-kNN's 0.0601")):
+        rows = {k: float(np.mean([c[f"{label}_ndcg@10"] for c in v])) for k, v in _rows(cells, code).items()
+                if k[0] not in ("ease", "text-knn")}
+        if not rows:
+            lines.append(f"| {text} | not run | — | — |")
+            continue
+        (enc, tun), value = max(rows.items(), key=lambda kv: kv[1])
+        met = "yes" if value >= goal else f"no, short by {goal - value:.4f}"
+        lines.append(f"| {text} | {ENCODERS[enc]}, {TUNING[tun]} | {value:.4f} | {met} |")
+    lora = _rows(cells, "P2").get(("minilm", "lora"), [])
+    if lora:
+        minutes = max(c["fit_seconds"] for c in lora) / 60
+        lines.append(f"| LoRA tuning of MiniLM on P2 within 30 minutes on 2 cores | MiniLM, LoRA r8 (stage 2 fit, "
+                     f"one torch thread) | {minutes:.0f} min | {'yes' if minutes <= 30 else 'no'} |")
+    for code, label in (("P2", "test"), ("P4", "cold")):
+        groups = _rows(cells, code)
+        ref = groups.get(("minilm", "frozen"), [])
+        for (enc, tun), row in sorted(groups.items()):
+            if tun in ("lora", "full", "co") and ref:
+                lines.append(f"| fine-tuning beats frozen on {code} | {ENCODERS[enc]}, {TUNING[tun]} | "
+                             f"Δ {versus(row, ref, label)} | see Δ and p |")
+    return lines + [""]
+
+
+def coverage(cells: list[dict[str, Any]]) -> list[str]:
+    """Which cells of the planned grid have a result, and which do not yet."""
+    done = {(c["protocol"], c["encoder"], c["tuning"], c["seed"]) for c in cells}
+    planned = [(p, e, t, s) for p in GRID["protocols"] for e in GRID["encoders"] for t in GRID["tunings"]
+               for s in GRID["seeds"]]
+    have = [k for k in planned if k in done]
+    by_row: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for p, e, t, s in have:
+        by_row[(p, e, t)].append(s)
+    listed = "; ".join(f"{p} {e} {t} (seeds {', '.join(map(str, seeds))})" for (p, e, t), seeds in sorted(by_row.items()))
+    return ["### Grid coverage", "",
+            f"{len(have)} of the {len(planned)} planned cells (protocols × encoders {', '.join(GRID['encoders'])} × "
+            f"tunings {', '.join(GRID['tunings'])} × seeds 2026-2028) have a result: {listed or 'none'}. "
+            "Every other cell has not been run yet (`finetune.py run` resumes the grid cell by cell).", ""]
+
+
 def write_report(cells: list[dict[str, Any]], search: dict[str, list[dict[str, Any]]] | None = None,
                  cold: list[dict[str, Any]] | None = None) -> None:
     latest = max(cells, key=lambda c: c["date"]) if cells else {}
@@ -131,6 +188,7 @@ def write_report(cells: list[dict[str, Any]], search: dict[str, list[dict[str, A
         mine = [c for c in cells if c["protocol"] == code]
         if mine:
             lines += protocol_table(code, mine) + [""]
+    lines += targets_table(cells) + coverage(cells)
     lines += cold_search_table(cold or []) + search_table(search or {}, cells)
     (RESULTS / "finetune.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

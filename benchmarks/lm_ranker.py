@@ -40,6 +40,9 @@ from lmrec.text.options import Encoder
 from lmrec.training import TrainConfig
 from lmrec.training.pairwise import FULL_CATALOGUE
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import baseline_params  # noqa: E402
+
 TOWERS = tuple(USER_TOWERS)
 
 RESULTS = Path(__file__).parent / "results"
@@ -97,16 +100,6 @@ def scorer(params: dict[str, Any]) -> str:
     heads = params.get("heads", 1)
     split = f", {heads} heads" + (" (each its own loss)" if params.get("separate_heads") else "") if heads > 1 else ""
     return params["scorer"] + split
-
-
-def baseline_params(code: str, name: str) -> dict[str, Any]:
-    """The validation-chosen parameters from benchmarks/baselines.py, when its JSON exists."""
-    path = RESULTS / f"baselines_{code}.json"
-    if path.exists():
-        for row in json.loads(path.read_text())["rows"]:
-            if row["model"] == name:
-                return row["params"]
-    return {}
 
 
 def section_cost(args: argparse.Namespace) -> dict[str, Any]:
