@@ -7,6 +7,10 @@ at most ``grad_items`` distinct items of its batch with gradients (the positives
 the negatives) and splices them into the (N, T) table; every other item reads the table, which
 is re-encoded every ``refresh_every`` steps and before each validation, and takes the batch's
 fresh vectors after each step.
+
+The encoder runs without dropout while it is tuned: a step's fresh vectors and the table's must
+be the same function of the same weights, or the ranking loss learns to tell them apart (the
+positives are the first items encoded fresh) instead of learning the items.
 """
 from __future__ import annotations
 
@@ -33,6 +37,13 @@ class TunedTable(TextTable):
         self.refreshes = {"count": 0, "texts": 0, "seconds": 0.0}  # re-encodings of the whole table
         self.rng = np.random.default_rng(seed)
         self._fresh: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def train(self, mode: bool = True) -> TunedTable:
+        """Training mode for the table (fresh vectors spliced in); the encoder itself stays in eval
+        mode, dropout off, so fresh and table vectors agree (see the module's note)."""
+        super().train(mode)
+        self.encoder.eval()
+        return self
 
     def chosen(self, pos: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
         """Item indices encoded with gradients this step: the batch's distinct positives first,

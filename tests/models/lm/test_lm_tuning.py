@@ -75,6 +75,19 @@ def test_the_refreshed_table_equals_a_fresh_encoding(tiny_split, tiny_encoder):
         torch.testing.assert_close(table.table[:4], enc(ids[:4], mask[:4]), rtol=1e-5, atol=1e-6)
 
 
+def test_fresh_vectors_equal_the_table_at_the_same_weights(tiny_split, tiny_encoder):
+    """The encoder's dropout stays off in training, so an item encoded with gradients gets the
+    vector the table holds for it (otherwise the loss could tell fresh items from the rest)."""
+    enc = TunableEncoder(Encoder(tiny_encoder, tune="lora", grad_items=4))
+    texts = [f"item {i} {t}" for i, t in enumerate(tiny_split.train.item_table["title"])]
+    ids, mask = enc.tokenize(texts)
+    table = TunedTable(enc.encode(ids, mask), enc, texts)
+    table.train()
+    assert table.training and not enc.model.training
+    out = table.training_table(torch.tensor([0, 3, 5]), torch.tensor([[1], [2], [4]]))
+    torch.testing.assert_close(out.detach(), table.table, rtol=1e-5, atol=1e-6)
+
+
 def test_a_batch_over_the_whole_catalogue_samples_its_negatives(tiny_encoder):
     enc = TunableEncoder(Encoder(tiny_encoder, tune="full", grad_items=5))
     table = TunedTable(torch.zeros(10, 32), enc, [str(i) for i in range(10)])
