@@ -61,9 +61,12 @@ def test_the_refreshed_table_equals_a_fresh_encoding(tiny_split, tiny_encoder):
     opt = torch.optim.SGD(enc.parameters(), lr=0.5)
     table.train()
     pos, neg = torch.tensor([1, 1, 4]), torch.tensor([[2, 3], [5, 6], [7, 8]])
-    assert table.chosen(pos, neg).tolist() == [1, 4, 2], "positives first, then negatives, at most grad_items"
+    index, weight = table.chosen(pos, neg)
+    assert sorted(index[:2].tolist()) == [1, 4] and index[2].item() in (2, 3, 5, 6, 7, 8), \
+        "the distinct positives (they fit in the budget), then a sampled negative"
+    assert weight.tolist() == [1.0, 1.0, 6.0], "a sampled item stands for its stratum: 6 negatives, 1 drawn"
     out = table.training_table(pos, neg)
-    assert out.requires_grad and torch.equal(out[0], table.table[0]), "the others read the table"
+    assert out.requires_grad and torch.equal(out, table.table), "the forward values are the table's"
     out[[1, 4, 2]].sum().backward()
     opt.step()
     table.after_update()
@@ -75,25 +78,54 @@ def test_the_refreshed_table_equals_a_fresh_encoding(tiny_split, tiny_encoder):
         torch.testing.assert_close(table.table[:4], enc(ids[:4], mask[:4]), rtol=1e-5, atol=1e-6)
 
 
-def test_fresh_vectors_equal_the_table_at_the_same_weights(tiny_split, tiny_encoder):
-    """The encoder's dropout stays off in training, so an item encoded with gradients gets the
-    vector the table holds for it (otherwise the loss could tell fresh items from the rest)."""
+def test_fresh_vectors_are_written_back_without_dropout(tiny_split, tiny_encoder):
+    """The encoder's dropout stays off in training: the vectors a step writes back into the table
+    are the ones a refresh at the same weights would give."""
     enc = TunableEncoder(Encoder(tiny_encoder, tune="lora", grad_items=4))
     texts = [f"item {i} {t}" for i, t in enumerate(tiny_split.train.item_table["title"])]
     ids, mask = enc.tokenize(texts)
-    table = TunedTable(enc.encode(ids, mask), enc, texts)
+    table = TunedTable(torch.zeros(len(texts), 32), enc, texts)
     table.train()
     assert table.training and not enc.model.training
-    out = table.training_table(torch.tensor([0, 3, 5]), torch.tensor([[1], [2], [4]]))
-    torch.testing.assert_close(out.detach(), table.table, rtol=1e-5, atol=1e-6)
+    table.training_table(torch.tensor([0, 3, 5]), torch.tensor([[1], [2], [4]]))
+    table.after_update()
+    written = table.table.abs().sum(1) > 0
+    assert written.sum() == 4
+    torch.testing.assert_close(table.table[written], enc.encode(ids, mask)[written], rtol=1e-5, atol=1e-6)
+
+
+def test_the_gradient_estimate_is_unbiased(tiny_split, tiny_encoder):
+    """Averaged over many draws, the sampled, weighted gradient equals the gradient with every item
+    of the loss encoded fresh."""
+    enc = TunableEncoder(Encoder(tiny_encoder, tune="lora", lora=LoRA(rank=2), grad_items=3))
+    texts = [f"item {i} {t}" for i, t in enumerate(tiny_split.train.item_table["title"])]
+    ids, mask = enc.tokenize(texts)
+    table = TunedTable(enc.encode(ids, mask), enc, texts, seed=1)
+    table.train()
+    with torch.no_grad():  # LoRA's B starts at zero: give the adapters some weight first
+        for p in enc.trainable_parameters():
+            p.normal_(0, 0.1)
+    target = torch.randn(len(texts), 32)
+    pos, neg = torch.tensor([0, 1]), torch.tensor([[2, 3, 4], [5, 6, 7]])
+
+    def gradient(rows: torch.Tensor) -> torch.Tensor:
+        enc.zero_grad()
+        (rows[:8] * target[:8]).sum().backward()
+        return torch.cat([p.grad.flatten() for p in enc.trainable_parameters()])
+
+    exact = gradient(enc(ids, mask))
+    draws = torch.stack([gradient(table.training_table(pos, neg)) for _ in range(400)]).mean(0)
+    assert torch.nn.functional.cosine_similarity(draws, exact, dim=0) > 0.98
+    torch.testing.assert_close(draws.norm(), exact.norm(), rtol=0.1, atol=0)
 
 
 def test_a_batch_over_the_whole_catalogue_samples_its_negatives(tiny_encoder):
     enc = TunableEncoder(Encoder(tiny_encoder, tune="full", grad_items=5))
     table = TunedTable(torch.zeros(10, 32), enc, [str(i) for i in range(10)])
     everything = torch.arange(10).expand(100, -1)  # the "all"/"unseen" samplers
-    chosen = table.chosen(torch.tensor([3]), everything).tolist()
-    assert chosen[0] == 3 and len(chosen) == 5 == len(set(chosen))
+    index, weight = table.chosen(torch.tensor([3]), everything)
+    assert index[0] == 3 and len(index) == 5 == len(set(index.tolist()))
+    assert weight.tolist() == [1.0] + [9 / 4] * 4, "4 of the 9 other items stand for all of them"
 
 
 def test_a_missing_or_corrupt_adapter_is_refused(tiny_split, tiny_encoder, tmp_path):
