@@ -36,7 +36,7 @@ def run(preset: str, code: str, seed: int) -> dict[str, Any]:
               "most-popular": MostPopular(), "itemknn": ItemKNN(**baseline_params(code, "itemknn")),
               "ease": EASE(**baseline_params(code, "ease"))}
     report = compare(models, code, METRICS, seeds=[seed], progress=False, cache_dir=CACHE)
-    return {"preset": preset, "protocol": code, "seed": seed, **report.to_dict(), **run_info()}
+    return {**report.to_dict(), "preset": preset, "code": code, "seed": seed, **run_info()}
 
 
 def markdown(runs: list[dict[str, Any]]) -> str:
@@ -55,28 +55,29 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         best = max(BASELINES, key=lambda b: rows[b]["means"]["ndcg@10"])
         test = rows[best]["test"]
         delta = f"{-test['mean_diff']:+.4f} vs {best} (p {test['p_wilcoxon']:.2g})" if test else "—"
-        lines.append(f"| {r['preset']} | {r['protocol']} | {cell(mine)} | " +
+        lines.append(f"| {r['preset']} | {r['code']} `{r['protocol']}` | {cell(mine)} | " +
                      " | ".join(cell(rows[b]) for b in BASELINES) + f" | {delta} | {mine['fit_seconds']:.0f} |")
-    lines += ["", "Runs:", ""] + [f"- {r['preset']} on {r['protocol']}: `{r['command']}`, {r['date']}, commit "
+    lines += ["", "Runs:", ""] + [f"- {r['preset']} on {r['code']}: `{r['command']}`, {r['date']}, commit "
                                   f"`{r['commit']}`, {r['machine']}" for r in runs]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", nargs="+", default=["warm:P1", "sequential:P2", "sequential:P3"],
-                        help="preset:protocol pairs")
+    parser.add_argument("--runs", nargs="*", default=["warm:P1", "sequential:P2", "sequential:P3"],
+                        help="preset:protocol pairs (none: rebuild presets.md from presets.json)")
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args(argv)
     out = RESULTS / "presets.json"
-    runs = {(r["preset"], r["protocol"]): r for r in (json.loads(out.read_text()) if out.exists() else [])}
+    runs = {(r["preset"], r["code"]): r for r in (json.loads(out.read_text()) if out.exists() else [])}
     for spec in args.runs:
         preset, code = spec.split(":")
         runs[(preset, code)] = run(preset, code, args.seed)
-        done = sorted(runs.values(), key=lambda r: (r["protocol"], r["preset"]))
-        atomic_write_text(out, json.dumps(done, indent=2, default=float) + "\n")
-        atomic_write_text(RESULTS / "presets.md", markdown(done))
-        print(markdown(done), flush=True)
+        atomic_write_text(out, json.dumps(sorted(runs.values(), key=lambda r: (r["code"], r["preset"])), indent=2,
+                                          default=float) + "\n")
+    done = sorted(runs.values(), key=lambda r: (r["code"], r["preset"]))
+    atomic_write_text(RESULTS / "presets.md", markdown(done))
+    print(markdown(done), flush=True)
     return 0
 
 
