@@ -27,10 +27,11 @@ def pooled(cells: list[dict[str, Any]], label: str) -> dict[tuple[int, int], flo
     return out
 
 
-def versus(row: list[dict[str, Any]], ref: list[dict[str, Any]], label: str) -> str:
-    """Δ mean and paired Wilcoxon p over (seed, user) pairs present in both (refs of one seed count for all)."""
+def paired(row: list[dict[str, Any]], ref: list[dict[str, Any]], label: str) -> tuple[float, float] | None:
+    """(Δ mean, paired Wilcoxon p) of ``row`` minus ``ref`` over the (seed, user) pairs present in
+    both (a reference with one seed counts for every seed); None when there is nothing to pair."""
     if not ref or [id(c) for c in row] == [id(c) for c in ref]:
-        return "—"
+        return None
     mine = pooled(row, label)
     theirs = pooled(ref, label)
     if len({c["seed"] for c in ref}) == 1:  # a deterministic baseline: the same values for every seed
@@ -38,9 +39,14 @@ def versus(row: list[dict[str, Any]], ref: list[dict[str, Any]], label: str) -> 
         theirs = {(s, u): theirs[(only, u)] for (s, u) in mine if (only, u) in theirs}
     common = sorted(set(mine) & set(theirs))
     if not common:
-        return "—"
+        return None
     test = paired_test(np.array([theirs[k] for k in common]), np.array([mine[k] for k in common]))
-    return f"{test.mean_diff:+.4f} (p {test.p_wilcoxon:.2g})"
+    return test.mean_diff, test.p_wilcoxon
+
+
+def versus(row: list[dict[str, Any]], ref: list[dict[str, Any]], label: str) -> str:
+    found = paired(row, ref, label)
+    return "—" if found is None else f"{found[0]:+.4f} (p {found[1]:.2g})"
 
 
 def row_cost(cells: list[dict[str, Any]]) -> list[str]:
@@ -152,9 +158,11 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
         groups = _rows(cells, code)
         ref = groups.get(("minilm", "frozen"), [])
         for (enc, tun), row in sorted(groups.items()):
-            if tun in ("lora", "full", "co") and ref:
-                lines.append(f"| fine-tuning beats frozen on {code} | {ENCODERS[enc]}, {TUNING[tun]} | "
-                             f"Δ {versus(row, ref, label)} | see Δ and p |")
+            found = paired(row, ref, label) if tun in ("lora", "full", "co") else None
+            if found is not None:
+                met = "yes" if found[0] > 0 and found[1] < 0.05 else "no" + (", worse" if found[1] < 0.05 else "")
+                lines.append(f"| fine-tuning beats frozen MiniLM on {code} (paired, p < 0.05) | {ENCODERS[enc]}, "
+                             f"{TUNING[tun]} | Δ {found[0]:+.4f} (p {found[1]:.2g}) | {met} |")
     return lines + [""]
 
 
@@ -189,6 +197,8 @@ def write_report(cells: list[dict[str, Any]], search: dict[str, list[dict[str, A
         if mine:
             lines += protocol_table(code, mine) + [""]
     lines += targets_table(cells) + coverage(cells)
+    notes = RESULTS / "finetune" / "notes.md"  # conditions of the runs, written by whoever ran them
+    lines += ["### Notes", "", notes.read_text().strip(), ""] if notes.exists() else []
     lines += cold_search_table(cold or []) + search_table(search or {}, cells)
     (RESULTS / "finetune.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
