@@ -51,7 +51,9 @@ def main() -> int:
     args = parser.parse_args()
     info = run_info()
     partial = RESULTS / "parity.partial.json"  # rows done so far: an interrupted run resumes
-    rows = json.loads(partial.read_text()) if partial.exists() else []
+    done = RESULTS / "parity.json"  # a finished table's rows count as done too
+    rows = json.loads(partial.read_text()) if partial.exists() else \
+        json.loads(done.read_text())["rows"] if done.exists() else []
     for code in args.protocols:
         for seed in args.seeds:
             if any(r["protocol"] == code and r["seed"] == seed for r in rows):
