@@ -7,18 +7,30 @@ import shutil
 
 import pytest
 
-from tests.serving.conftest import API_KEY
+from lmrec.storage.versions import ModelStore
+from tests.serving.conftest import API_KEY, Server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 # waits use selectors, never wait_for_function: the pages' Content-Security-Policy forbids the eval it needs
+@pytest.fixture(scope="module")
+def server(tiny_model, tmp_path_factory):
+    """One server for the module's pages (a test that adds an item adds one nobody else looks for)."""
+    root = tmp_path_factory.mktemp("page") / "models"
+    root.mkdir()
+    shutil.copytree(tiny_model, root / "v0001")
+    ModelStore(root).set_current("v0001")
+    running = Server(root)
+    yield running
+    running.stop()
+
+
 @pytest.fixture
-def page(store, serve):
+def page(server):
     playwright = pytest.importorskip("playwright.sync_api")
     if not shutil.which("chromium"):
         pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
-    server = serve(store.root)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         tab = browser.new_page()
