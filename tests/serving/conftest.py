@@ -35,11 +35,16 @@ def tiny_model(tmp_path_factory, tiny_data):
 @pytest.fixture
 def store(tiny_model, tmp_path) -> ModelStore:
     """A fresh version store whose v0001 is the tiny model."""
-    root = tmp_path / "models"
+    return new_store(tiny_model, tmp_path / "models")
+
+
+def new_store(tiny_model: Path, root: Path) -> ModelStore:
+    """A version store at ``root`` whose v0001 (CURRENT) is a copy of the tiny model."""
     root.mkdir()
     shutil.copytree(tiny_model, root / "v0001")
-    ModelStore(root).set_current("v0001")
-    return ModelStore(root)
+    store = ModelStore(root)
+    store.set_current("v0001")
+    return store
 
 
 def free_port() -> int:

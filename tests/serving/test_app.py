@@ -1,24 +1,18 @@
 """Every route of a real `lmrec serve` process, over HTTP: answers, errors, API-key enforcement."""
 from __future__ import annotations
 
-import shutil
 
 import httpx
 import pytest
 
-from lmrec.storage.versions import ModelStore
-from tests.serving.conftest import API_KEY, Server
+from tests.serving.conftest import API_KEY, Server, new_store
 
 AUTH = {"X-API-Key": API_KEY}
 
 
 @pytest.fixture(scope="module")
 def live(tiny_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp("live") / "models"
-    root.mkdir()
-    shutil.copytree(tiny_model, root / "v0001")
-    ModelStore(root).set_current("v0001")
-    server = Server(root, "--max-batch", "50")
+    server = Server(new_store(tiny_model, tmp_path_factory.mktemp("live") / "models").root, "--max-batch", "50")
     yield server
     server.stop()
 

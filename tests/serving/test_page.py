@@ -7,8 +7,7 @@ import shutil
 
 import pytest
 
-from lmrec.storage.versions import ModelStore
-from tests.serving.conftest import API_KEY, Server
+from tests.serving.conftest import API_KEY, Server, new_store
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -17,11 +16,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
     """One server for the module's pages (a test that adds an item adds one nobody else looks for)."""
-    root = tmp_path_factory.mktemp("page") / "models"
-    root.mkdir()
-    shutil.copytree(tiny_model, root / "v0001")
-    ModelStore(root).set_current("v0001")
-    running = Server(root)
+    running = Server(new_store(tiny_model, tmp_path_factory.mktemp("page") / "models").root)
     yield running
     running.stop()
 

@@ -3,26 +3,20 @@ in are cut off after their timeouts, idle connections are closed, oversized head
 /health keeps answering within 100 ms while it happens."""
 from __future__ import annotations
 
-import shutil
 import socket
 import time
 
 import httpx
 import pytest
 
-from lmrec.storage.versions import ModelStore
-from tests.serving.conftest import API_KEY, HealthProbe, Server
+from tests.serving.conftest import API_KEY, HealthProbe, Server, new_store
 
 LIMITS = ("--header-timeout", "1", "--body-timeout", "1", "--keep-alive", "1", "--limit-concurrency", "8")
 
 
 @pytest.fixture(scope="module")
 def server(tiny_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp("slow") / "models"
-    root.mkdir()
-    shutil.copytree(tiny_model, root / "v0001")
-    ModelStore(root).set_current("v0001")
-    server = Server(root, *LIMITS)
+    server = Server(new_store(tiny_model, tmp_path_factory.mktemp("slow") / "models").root, *LIMITS)
     yield server
     server.stop()
 
