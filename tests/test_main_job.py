@@ -3,18 +3,16 @@ into the user cache, and the LM ranker and the baselines are compared and report
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import os
 import shlex
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.data.test_download import _zip_ml100k
+from tests.http_mirror import serve_folder, zip_ml100k
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,21 +22,12 @@ def mirror(tmp_path, data_dir):
     """A local HTTP mirror serving ml-100k.zip (repacked from the shared files) and its MD5."""
     www = tmp_path / "www"
     www.mkdir()
-    archive = _zip_ml100k(data_dir / "ml-100k")
+    archive = zip_ml100k(data_dir / "ml-100k")
     (www / "ml-100k.zip").write_bytes(archive)
     (www / "ml-100k.zip.md5").write_text(hashlib.md5(archive).hexdigest() + "  ml-100k.zip\n")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(www), **kw)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
+    with serve_folder(www) as url:
+        yield url
 
 
 def test_main_job_downloads_trains_the_lm_ranker_and_reports(mirror, tmp_path):

@@ -2,44 +2,22 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import io
-import threading
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from lmrec.data import download_dataset, load_dataset
 from lmrec.errors import DataError
-
-
-def _zip_ml100k(src: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name in ("u.data", "u.item", "u.user", "u.genre"):
-            zf.write(src / name, f"ml-100k/{name}")
-    return buf.getvalue()
+from tests.http_mirror import serve_folder, zip_ml100k
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp("www")
-    (root / "ml-100k.zip").write_bytes(_zip_ml100k(data_dir / "ml-100k"))
+    (root / "ml-100k.zip").write_bytes(zip_ml100k(data_dir / "ml-100k"))
     (root / "ml-1m.zip").write_bytes(b"this is not a zip")
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *a, **kw):
-            super().__init__(*a, directory=str(root), **kw)
-
-        def log_message(self, *a):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", root
-    httpd.shutdown()
+    with serve_folder(root) as url:
+        yield url, root
 
 
 def test_download_verifies_and_unpacks(server, tmp_path):
