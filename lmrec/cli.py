@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
@@ -27,6 +28,7 @@ from lmrec.models.base import Recommender
 from lmrec.models.registry import MODELS, create_model
 from lmrec.serving.retrain import RetrainConfig
 from lmrec.training.config import TrainConfig
+from lmrec.training.distributed import finish, init_from_env
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -72,6 +74,8 @@ def _split(args: argparse.Namespace) -> Split:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.nproc > 1:  # start the same command in N processes under torchrun
+        return launch_torchrun(args.nproc, args.argv)
     split = _split(args)
     overrides = {**_train_overrides(args), **({"precision": "bf16"} if args.bf16 else {})}
     model = _build_model(args.model, overrides)
@@ -80,13 +84,35 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError(f"the lm-ranker part flags apply to the model lm-ranker, not {model.name!r}.")
     if parts:
         model = model.clone(**parts)
-    model.fit(split.train, split.valid, init_from=init_model(args))
+    here = init_from_env(overrides.get("device", "cpu"))  # a torchrun process joins its group
+    try:
+        model.fit(split.train, split.valid, init_from=init_model(args))
+    finally:
+        finish()
+    if not here.main:
+        return 0  # rank 0 evaluates, saves and reports
     result = Evaluator(split, args.metrics, stage="valid").evaluate(model)
     metrics = {f"valid_{k}": v for k, v in result.summary().items()}
     model.save(args.out, metrics=metrics)
-    print(json.dumps({"model": repr(model), "fit_seconds": round(model.fit_seconds_, 2), **metrics}, indent=2))
+    print(json.dumps({"model": repr(model), "fit_seconds": round(model.fit_seconds_, 2),
+                      "processes": here.size, **metrics}, indent=2))
     print(f"model written to {args.out}")
     return 0
+
+
+def launch_torchrun(nproc: int, argv: list[str]) -> int:
+    """Run ``lmrec <argv>`` (less ``--nproc``) in ``nproc`` local processes under torchrun."""
+    rest, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            rest.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "lmrec", *rest]
+    return subprocess.run(command, check=False).returncode
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -199,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="model directory to write")
     train.add_argument("--metrics", nargs="+", default=["ndcg@10", "recall@10"], help=metrics_help)
     _add_split_args(train)
+    train.add_argument("--nproc", type=int, default=1,
+                       help="data-parallel processes on this machine (runs torchrun; gloo on CPU, NCCL with "
+                            "--device cuda); several machines: torchrun --nnodes ... -m lmrec train, see README")
     _add_train_args(train)
     add_lm_args(train)
     train.set_defaults(func=cmd_train)
@@ -289,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except LmrecError as exc:

@@ -108,8 +108,8 @@ class Interactions:
             timestamps=ts,
             user_ids=user_ids,
             item_ids=item_ids,
-            item_table=_align_table(item_table, item_ids, "item"),
-            user_table=_align_table(user_table, user_ids, "user"),
+            item_table=align_table(item_table, item_ids, "item"),
+            user_table=align_table(user_table, user_ids, "user"),
             name=name,
         )
 
@@ -253,7 +253,7 @@ def _lookup(known: np.ndarray, raw_ids: Any, kind: str) -> np.ndarray:
     return pos.astype(np.int64)
 
 
-def _align_table(table: pd.DataFrame | None, ids: np.ndarray, key: str) -> pd.DataFrame:
+def align_table(table: pd.DataFrame | None, ids: np.ndarray, key: str) -> pd.DataFrame:
     if table is None or table.empty:
         return pd.DataFrame(index=pd.RangeIndex(len(ids)))
     if key in table.columns:

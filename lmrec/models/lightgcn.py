@@ -15,7 +15,6 @@ from lmrec.models.capabilities import Factorised
 from lmrec.models.graph import normalized_adjacency, propagate
 from lmrec.models.trained import TrainedRecommender
 from lmrec.training.config import TrainConfig
-from lmrec.training.loop import TrainingTask
 from lmrec.training.pairwise import Negatives, pairwise_step
 
 
@@ -57,7 +56,7 @@ class LightGCN(Factorised, TrainedRecommender):
         self.adj_ = normalized_adjacency(self.train_matrix_, cfg.device)
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)
         step = pairwise_step(self._batch_scores, loss, Negatives(train, cfg), train, cfg.device)
-        self._run_training(TrainingTask(self.module_, step, len(train)), cfg, train, valid)
+        self._run_training(step.task(self.module_), cfg, train, valid)
 
     def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return propagate(self.adj_, self.module_["user_emb"].weight, self.module_["item_emb"].weight, self.layers)

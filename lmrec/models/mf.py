@@ -14,7 +14,6 @@ from lmrec.losses import make_loss
 from lmrec.models.capabilities import Factorised
 from lmrec.models.trained import TrainedRecommender
 from lmrec.training.config import TrainConfig
-from lmrec.training.loop import TrainingTask
 from lmrec.training.pairwise import Negatives, pairwise_step
 
 
@@ -71,7 +70,7 @@ class BPRMF(Factorised, TrainedRecommender):
         self.module_ = _MF(self.n_users_, self.n_items_, self.dim).to(cfg.device)
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)  # user of each training row
         step = pairwise_step(self._batch_scores, loss, Negatives(train, cfg), train, cfg.device)
-        self._run_training(TrainingTask(self.module_, step, len(train)), cfg, train, valid)
+        self._run_training(step.task(self.module_), cfg, train, valid)
 
     def _batch_scores(self, rows: np.ndarray, pos: torch.Tensor,
                       neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

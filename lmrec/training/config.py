@@ -52,6 +52,9 @@ class TrainConfig(Options):
         once: the gradient of the whole batch with the activation memory of one micro-batch.
     precision: "fp32", or "bf16" (autocast to bfloat16 on CPU and CUDA: matrix products in
         bfloat16, weights and the optimizer in float32).
+    checkpoint_dir: a folder for a resumable checkpoint, replaced after every epoch; a run whose
+        folder already holds one goes on from it (same settings required; ``epochs`` may grow).
+        Written by rank 0 of a distributed run; resumable with any number of processes.
     """
 
     epochs: int = 100
@@ -74,6 +77,7 @@ class TrainConfig(Options):
     max_minutes: float | None = None
     grad_accum: int = 1
     precision: str = "fp32"
+    checkpoint_dir: str | None = None
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "lr", "n_negatives", "patience", "eval_every", "grad_accum"):

@@ -7,7 +7,9 @@ hooks — and passes a ``validate`` callback that returns the validation metric.
 everything else: epoch order (rows of one group, e.g. one user, kept together when asked),
 micro-batches for gradient accumulation, bf16 autocast, AdamW, early stopping on the
 validation metric with the best weights restored, the learning rate lowered on a plateau, an
-optional wall-clock guard, progress bars and the run directory. It asks the model nothing else.
+optional wall-clock guard, progress bars, the run directory, resumable checkpoints
+(:mod:`lmrec.training.checkpoint`) and data-parallel steps over ``torchrun`` processes
+(:mod:`lmrec.training.distributed`). It asks the model nothing else.
 """
 from __future__ import annotations
 
@@ -16,14 +18,24 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from lmrec.training import checkpoint
 from lmrec.training.config import TrainConfig
+from lmrec.training.distributed import World, all_reduce_gradients, broadcast_value, shard, world
+
+
+class RandomState(Protocol):
+    """Something random a task draws from (its negative sampler), whose state a checkpoint keeps."""
+
+    def state(self) -> dict[str, Any]: ...
+
+    def set_state(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -40,6 +52,10 @@ class TrainingTask:
     after_update: called after every optimizer step (a text encoder refreshes its table there).
     before_validation: called before each validation (and at the end when none ran), to bring
         state derived from the weights up to date (a tuned encoder's catalogue table).
+    begin_batch: called with each whole batch before ``step`` sees its parts (micro-batches, a
+        rank's share): the task draws the batch's negatives there, once, so that accumulation and
+        data-parallel processes train on the negatives one process would draw.
+    random: the task's random state, saved in checkpoints (None when the task draws nothing).
     """
 
     module: nn.Module
@@ -49,6 +65,8 @@ class TrainingTask:
     param_groups: list[dict[str, Any]] | None = None
     after_update: Callable[[], None] | None = None
     before_validation: Callable[[], None] | None = None
+    begin_batch: Callable[[np.ndarray], None] | None = None
+    random: RandomState | None = None
 
 
 @dataclass
@@ -62,13 +80,13 @@ class TrainingLog:
 class RunLog:
     """A run directory: ``config.json`` once, ``metrics.jsonl`` one line per epoch."""
 
-    def __init__(self, run_dir: str | None, config: dict[str, Any]) -> None:
+    def __init__(self, run_dir: str | None, config: dict[str, Any], records: list[dict[str, Any]] | None = None) -> None:
         self.path = Path(run_dir) if run_dir else None
-        self.records: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = list(records or [])
         if self.path:
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
-            (self.path / "metrics.jsonl").write_text("")
+            (self.path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.records))
 
     def log(self, record: dict[str, Any]) -> None:
         self.records.append(record)
@@ -94,11 +112,14 @@ def epoch_order(task: TrainingTask, rng: np.random.Generator) -> np.ndarray:
     return order
 
 
-def accumulate(task: TrainingTask, rows: np.ndarray, parts: int, cfg: TrainConfig) -> float:
-    """Backward through ``rows`` in ``parts`` micro-batches, each loss weighted by its share of
-    the batch, so the summed gradient is the whole batch's; returns the batch loss."""
-    total = 0.0
-    for chunk in np.array_split(rows, min(parts, len(rows))):
+def accumulate(task: TrainingTask, rows: np.ndarray, parts: int, cfg: TrainConfig, w: World) -> float:
+    """Backward through this rank's share of the batch ``rows`` in ``parts`` micro-batches, each
+    loss weighted by its share of the whole batch, so the gradient summed over micro-batches and
+    ranks is the whole batch's; returns this rank's part of the batch loss."""
+    if task.begin_batch is not None:
+        task.begin_batch(rows)
+    mine, total = shard(rows, w), 0.0
+    for chunk in np.array_split(mine, min(parts, len(mine))) if len(mine) else []:
         with autocast(cfg):
             loss = task.step(chunk) * (len(chunk) / len(rows))
         loss.backward()
@@ -118,31 +139,73 @@ def batches(order: np.ndarray, size: int, desc: str, show: bool) -> Iterator[np.
         yield order[lo: lo + size]
 
 
+def resume(task: TrainingTask, cfg: TrainConfig, opt: torch.optim.Optimizer, config: dict[str, Any],
+           rng: np.random.Generator) -> checkpoint.LoopState:
+    """The loop state to start from: ``cfg.checkpoint_dir``'s checkpoint when it holds one (weights,
+    optimizer and random states restored), else a fresh start."""
+    if not checkpoint.exists(cfg.checkpoint_dir):
+        return checkpoint.LoopState()
+    state, module_state = checkpoint.load(str(cfg.checkpoint_dir), opt, config)
+    task.module.load_state_dict(module_state, strict=False)
+    if state.order_rng is not None:
+        rng.bit_generator.state = state.order_rng
+    if task.random is not None and state.sampler is not None:
+        task.random.set_state(state.sampler)
+    return state
+
+
+def validation(task: TrainingTask, validate: Callable[[], float], w: World) -> float:
+    """The validation metric, computed on rank 0 and broadcast (every rank refreshes derived state)."""
+    task.module.eval()
+    if task.before_validation is not None:
+        task.before_validation()
+    value = float("nan")
+    if w.main:
+        with torch.no_grad():
+            value = float(validate())
+    if w.size > 1:
+        device = next(task.module.parameters()).device
+        value = broadcast_value(value, device)
+    return value
+
+
 def train(task: TrainingTask, cfg: TrainConfig, validate: Callable[[], float] | None = None,
           run_config: dict[str, Any] | None = None) -> TrainingLog:
     """Train ``task.module`` in place; returns the per-epoch records and the best epoch.
 
-    ``validate()`` (called in eval mode, after ``before_validation``) returns the validation
-    metric every ``cfg.eval_every`` epochs; without it the loop runs ``cfg.epochs`` epochs.
+    ``validate()`` (called in eval mode, after ``before_validation``, on rank 0) returns the
+    validation metric every ``cfg.eval_every`` epochs; without it the loop runs ``cfg.epochs``
+    epochs. With ``cfg.checkpoint_dir`` it resumes from the checkpoint there and writes one after
+    every epoch. Under ``torchrun`` every rank calls it alike (see :mod:`lmrec.training.distributed`).
     """
     cfg.validate()
+    w = world()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     module = task.module
     opt = torch.optim.AdamW(task.param_groups or module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    log = RunLog(cfg.run_dir, {"model": run_config or {}, "train": cfg.to_dict()})
+    config = {"model": run_config or {}, "train": cfg.to_dict()}
+    at = resume(task, cfg, opt, config, rng)
+    log = RunLog(cfg.run_dir if w.main else None, config, at.records)
+    show = cfg.progress and w.main
     label = f"valid_{cfg.metric}"
-    best, best_state, best_epoch, stale = -np.inf, None, 0, 0
-    began = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    began, first = time.perf_counter(), at.epoch + 1
+    for epoch in range(first, cfg.epochs + 1):
         start, cpu_start = time.perf_counter(), time.process_time()
-        if cfg.max_minutes is not None and epoch > 1 and (start - began) * epoch / (epoch - 1) > 60 * cfg.max_minutes:
+        if at.stale >= cfg.patience:
+            break  # early stopping (also when a resumed checkpoint had already stopped)
+        ran = epoch - first  # epochs this call has run
+        over = cfg.max_minutes is not None and ran and (start - began) * (ran + 1) / ran > 60 * cfg.max_minutes
+        if w.size > 1:  # rank 0's clock decides for all, so no rank waits alone in a collective
+            over = bool(broadcast_value(float(bool(over)), next(module.parameters()).device))
+        if over:
             break  # the mean epoch so far says the next one would overrun the budget
         module.train()
         total, steps = 0.0, 0
-        for rows in batches(epoch_order(task, rng), cfg.batch_size, f"epoch {epoch}", cfg.progress):
+        for rows in batches(epoch_order(task, rng), cfg.batch_size, f"epoch {epoch}", show):
             opt.zero_grad(set_to_none=True)
-            total += accumulate(task, rows, cfg.grad_accum, cfg)
+            loss = accumulate(task, rows, cfg.grad_accum, cfg, w)
+            total += all_reduce_gradients(module, loss) if w.size > 1 else loss
             opt.step()
             steps += 1
             if task.after_update is not None:
@@ -151,31 +214,30 @@ def train(task: TrainingTask, cfg: TrainConfig, validate: Callable[[], float] | 
                                   "train_seconds": round(time.perf_counter() - start, 3),
                                   "train_cpu_seconds": round(time.process_time() - cpu_start, 3)}
         if validate is not None and epoch % cfg.eval_every == 0:
-            module.eval()
-            if task.before_validation is not None:
-                task.before_validation()
-            with torch.no_grad():
-                value = float(validate())
+            value = validation(task, validate, w)
             record[label] = value
-            if value > best:
-                best, best_state, best_epoch, stale = value, snapshot(module), epoch, 0
+            if value > at.best:
+                at.best, at.best_state, at.best_epoch, at.stale = value, snapshot(module), epoch, 0
             else:
-                stale += 1
-                if cfg.plateau_decay < 1 and best_state is not None and stale < cfg.patience:
-                    module.load_state_dict(best_state, strict=False)  # restart from the best, more slowly
+                at.stale += 1
+                if cfg.plateau_decay < 1 and at.best_state is not None and at.stale < cfg.patience:
+                    module.load_state_dict(at.best_state, strict=False)  # restart from the best, more slowly
                     for group in opt.param_groups:
                         group["lr"] *= cfg.plateau_decay
         log.log(record)
-        if cfg.progress:
+        at.epoch, at.records = epoch, log.records
+        if cfg.checkpoint_dir is not None and w.main:
+            at.order_rng = rng.bit_generator.state
+            at.sampler = task.random.state() if task.random is not None else None
+            checkpoint.save(cfg.checkpoint_dir, at, snapshot(module), opt, config)
+        if show:
             tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
-        if stale >= cfg.patience:
-            break
     module.eval()
-    if best_state is not None:
-        module.load_state_dict(best_state, strict=False)  # the state validated best, its text table included
+    if at.best_state is not None:
+        module.load_state_dict(at.best_state, strict=False)  # the state validated best, its text table included
     elif task.before_validation is not None:
         task.before_validation()  # no validation ran: bring derived state (a text table) up to date
-    return TrainingLog(log.records, best_epoch if best_state is not None else len(log.records))
+    return TrainingLog(log.records, at.best_epoch if at.best_state is not None else len(log.records))
 
 
 def warm_start(module: nn.Module, source: nn.Module) -> int:

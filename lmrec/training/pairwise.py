@@ -8,15 +8,17 @@ the loss. The result is the ``step`` of a :class:`lmrec.training.loop.TrainingTa
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from lmrec.data.interactions import Interactions
 from lmrec.data.sampling import NegativeSampler
 from lmrec.losses import Loss
 from lmrec.training.config import TrainConfig
+from lmrec.training.loop import TrainingTask
 
 FULL_CATALOGUE = ("all", "unseen")  # samplers that score every item as a negative
 ScoreFn = Callable[[np.ndarray, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
@@ -52,9 +54,13 @@ class Negatives:
         neg = torch.from_numpy(self.sampler.sample(users)).to(pos.device)
         if cfg.sampler != "hard" or pool_scores is None:
             return neg
+        return self.hardest(neg, pool_scores)
+
+    def hardest(self, pool: torch.Tensor, pool_scores: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The ``n_negatives`` highest-scoring items of each row's candidate ``pool`` (B, p)."""
         with torch.no_grad():  # score the candidate pool with the current model, keep the hardest
-            hardest = torch.topk(pool_scores(neg), cfg.n_negatives, dim=1).indices
-        return torch.gather(neg, 1, hardest)
+            top = torch.topk(pool_scores(pool), self.cfg.n_negatives, dim=1).indices
+        return torch.gather(pool, 1, top)
 
     def masks(self, users: np.ndarray, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor | None:
         """(B, N) bool of the scores a full-catalogue sampler leaves out — the positive ("all"), or
@@ -71,20 +77,65 @@ class Negatives:
         return torch.from_numpy(self.sampler.known_rows(users) | self.sampler.outside)
 
 
-def pairwise_step(score: ScoreFn, loss: Loss, negatives: Negatives, train: Interactions,
-                  device: str | torch.device = "cpu") -> Callable[[np.ndarray], torch.Tensor]:
+class PairwiseStep:
     """``step(rows) -> loss`` for a :class:`~lmrec.training.loop.TrainingTask`: draw negatives for the
-    rows' users, score positives and negatives, mask, apply ``loss`` and add the regularisation."""
-    items = torch.as_tensor(train.items)
+    rows' users, score positives and negatives, mask, apply ``loss`` and add the regularisation.
 
-    def step(rows: np.ndarray) -> torch.Tensor:
-        users = train.users[rows]
-        pos = items[rows].to(device)
-        neg = negatives.draw(users, pos, lambda pool: score(rows, pos, pool)[1])
-        pos_scores, neg_scores, reg = score(rows, pos, neg)
-        mask = negatives.masks(users, pos, neg)
+    ``begin(batch)`` (the task's ``begin_batch``) draws the negatives of a whole batch at once;
+    ``step`` on a part of that batch (a micro-batch, a data-parallel rank's share) then uses the
+    part's rows of them, so every split of a batch trains on the draws of the unsplit batch. A
+    step on rows outside the current batch draws its own. ``state`` / ``set_state`` are the
+    sampler's random state, for checkpoints.
+    """
+
+    def __init__(self, score: ScoreFn, loss: Loss, negatives: Negatives, train: Interactions,
+                 device: str | torch.device = "cpu") -> None:
+        self.score, self.loss, self.negatives, self.train, self.device = score, loss, negatives, train, device
+        self.items = torch.as_tensor(train.items)
+        self.where = np.full(len(train), -1, dtype=np.int64)  # row -> its position in the current batch
+        self.batch: np.ndarray | None = None
+        self.drawn: torch.Tensor | None = None  # (len(batch), m) negatives, or the hard sampler's pools
+
+    def begin(self, rows: np.ndarray) -> None:
+        if self.batch is not None:
+            self.where[self.batch] = -1
+        self.batch, self.where[rows] = rows, np.arange(len(rows))
+        cfg = self.negatives.cfg
+        if cfg.sampler in FULL_CATALOGUE:  # nothing random; drawn per part
+            self.drawn = None
+        elif cfg.sampler == "in-batch":  # the whole batch's positives, as one process would see them
+            self.drawn = self.negatives.draw(self.train.users[rows], self.items[rows].to(self.device))
+        else:  # uniform / popularity, or the hard sampler's candidate pools (scored per part)
+            self.drawn = torch.from_numpy(self.negatives.sampler.sample(self.train.users[rows])).to(self.device)
+
+    def __call__(self, rows: np.ndarray) -> torch.Tensor:
+        users = self.train.users[rows]
+        pos = self.items[rows].to(self.device)
+        at = self.where[rows]
+        if self.drawn is not None and (at >= 0).all():
+            neg = self.drawn[torch.from_numpy(at).to(self.device)]
+            if self.negatives.cfg.sampler == "hard":
+                neg = self.negatives.hardest(neg, lambda pool: self.score(rows, pos, pool)[1])
+        else:
+            neg = self.negatives.draw(users, pos, lambda pool: self.score(rows, pos, pool)[1])
+        pos_scores, neg_scores, reg = self.score(rows, pos, neg)
+        mask = self.negatives.masks(users, pos, neg)
         if mask is not None:
             neg_scores = neg_scores.masked_fill(mask, -torch.inf)
-        return loss(pos_scores, neg_scores) + reg
+        return self.loss(pos_scores, neg_scores) + reg
 
-    return step
+    def task(self, module: nn.Module, **options: Any) -> TrainingTask:
+        """The loop's task for ``module`` trained by this step (``options``: other TrainingTask fields)."""
+        return TrainingTask(module, self, len(self.train), begin_batch=self.begin, random=self, **options)
+
+    def state(self) -> dict[str, Any]:
+        return {"sampler": self.negatives.sampler.rng.bit_generator.state}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.negatives.sampler.rng.bit_generator.state = state["sampler"]
+
+
+def pairwise_step(score: ScoreFn, loss: Loss, negatives: Negatives, train: Interactions,
+                  device: str | torch.device = "cpu") -> PairwiseStep:
+    """The :class:`PairwiseStep` of a model's score function (see the module docstring)."""
+    return PairwiseStep(score, loss, negatives, train, device)

@@ -25,14 +25,16 @@ def training_task(model: LMRanker, train: Interactions, cfg: TrainConfig) -> Tra
     """The :class:`TrainingTask` of a built LMRanker: its step, batching and optimizer groups."""
     net, negatives = model.net_, Negatives(train, cfg)
     shared = isinstance(model.user_, MeanUser) and model.user_.shared_negatives
-    step = shared_negatives_step(model, train, negatives) if shared else \
-        pairwise_step(lambda rows, pos, neg: pair_scores(model, rows, pos, neg), model.loss_, negatives, train,
-                      cfg.device)
     encoder_groups = net.text.param_groups(model.encoder_.lr)
     heads = [p for name, p in net.named_parameters() if not name.startswith("text.")]
-    return TrainingTask(net, step, len(train), groups=train.users if model.user_.grouped_batches else None,
-                        param_groups=[{"params": heads}, *encoder_groups] if encoder_groups else None,
-                        after_update=net.text.after_update, before_validation=net.text.refresh)
+    options = dict(groups=train.users if model.user_.grouped_batches else None,
+                   param_groups=[{"params": heads}, *encoder_groups] if encoder_groups else None,
+                   after_update=net.text.after_update, before_validation=net.text.refresh)
+    if shared:  # nothing random to draw: every unseen item is a negative
+        return TrainingTask(net, shared_negatives_step(model, train, negatives), len(train), **options)
+    step = pairwise_step(lambda rows, pos, neg: pair_scores(model, rows, pos, neg), model.loss_, negatives, train,
+                         cfg.device)
+    return step.task(net, **options)
 
 
 def pair_scores(model: LMRanker, rows: np.ndarray, pos: torch.Tensor,
