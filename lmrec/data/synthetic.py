@@ -11,11 +11,14 @@ What it imitates, and how:
   (rank ** -activity_exponent), every user at least ``min_per_user``;
 - **text that carries signal**: an item's title is built from templates over its attributes;
   the category noun and the style adjective are the cluster's, brand, colour and material are
-  random, so a text encoder can find the cluster from the text but not the item.
+  random, so a text encoder can find the cluster from the text but not the item. Titles repeat
+  (at most n_clusters x 1,800 distinct ones), as near-identical product titles do, which keeps
+  encoding a million-item catalogue to under 100,000 texts; a model number sets items apart.
 
 Everything is vectorised (no Python object per row), so 20 million interactions take seconds
 and about a gigabyte. :func:`write_parquet` writes ``interactions.parquet`` (user, item,
-timestamp) in row groups and ``items.parquet`` (item, title, category, brand, colour, material).
+timestamp) in row groups and ``items.parquet`` (item, title, category, brand, colour, material,
+model).
 
 Example
 -------
@@ -89,12 +92,10 @@ def item_titles(cluster: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
     brand = np.asarray(BRANDS)[rng.integers(0, len(BRANDS), n)]
     colour = np.asarray(COLOURS)[rng.integers(0, len(COLOURS), n)]
     material = np.asarray(MATERIALS)[rng.integers(0, len(MATERIALS), n)]
-    model = rng.integers(100, 1000, n).astype(str)
     title = pd.Series(style).str.cat([pd.Series(noun), pd.Series(["by"] * n), pd.Series(brand),
-                                      pd.Series(["-"] * n), pd.Series(colour), pd.Series(material),
-                                      pd.Series(["model"] * n), pd.Series(model)], sep=" ")
+                                      pd.Series(["-"] * n), pd.Series(colour), pd.Series(material)], sep=" ")
     return pd.DataFrame({"item": np.arange(n), "title": title, "category": noun, "brand": brand,
-                         "colour": colour, "material": material})
+                         "colour": colour, "material": material, "model": rng.integers(100, 10_000, n)})
 
 
 def user_counts(spec: SyntheticSpec, rng: np.random.Generator) -> np.ndarray:
