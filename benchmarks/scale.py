@@ -5,7 +5,7 @@ rebuilds ``benchmarks/results/scale.md``)::
 
     LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/scale.py ddp [--device cuda]
     .venv/bin/python benchmarks/scale.py growth --factors 1 4 16 --models bpr-mf lm-ranker
-    .venv/bin/python benchmarks/scale.py ann --sources P1 synthetic-16
+    .venv/bin/python benchmarks/scale.py ann --sources P1 P2 synthetic-16
     .venv/bin/python benchmarks/scale.py report
 
 1. ``ddp``: BPR-MF with its validation-chosen P1 configuration (benchmarks/baselines.py) for a
@@ -19,8 +19,9 @@ rebuilds ``benchmarks/results/scale.md``)::
    (lmrec/data/parquet.py); one training epoch of BPR-MF (dim 64) and of LMRanker (frozen MiniLM,
    cached embeddings, mean tower), each in its own process so its peak memory is its own.
 3. ``ann``: faiss HNSW, IVF-Flat and IVF-PQ over the item factors of trained models (BPR-MF on P1
-   from the ddp section, BPR-MF on the 16x synthetic catalogue from growth), queried with 1,000
-   users' vectors one at a time on one thread; recall@10 against exact inner-product search.
+   from the ddp section, the frozen-MiniLM LMRanker on P2 (Scientific) from benchmarks/finetune.py,
+   BPR-MF on the 16x synthetic catalogue from growth), queried with 1,000 users' vectors one at a
+   time on one thread; recall@10 against exact inner-product search.
 """
 from __future__ import annotations
 
@@ -162,6 +163,11 @@ def growth(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------- 3. ANN on learned embeddings
 def load_factors(source: str) -> tuple[np.ndarray, np.ndarray]:
+    if source == "P2":  # the frozen-MiniLM LMRanker of benchmarks/finetune.py (stage 1, seed 2026)
+        from lmrec.models import Recommender
+
+        users, items = Recommender.load(Path.home() / ".cache/lmrec/finetune/stage1-P2-minilm-2026").factors()
+        return users.numpy(), items.numpy()
     if source == "P1":
         from safetensors.numpy import load_file
 
@@ -293,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nproc", type=int, default=2, help="ddp on a GPU node: processes (one per GPU)")
     parser.add_argument("--factors", nargs="+", type=int, default=[1, 4, 16])
     parser.add_argument("--models", nargs="+", default=["bpr-mf", "lm-ranker"])
-    parser.add_argument("--sources", nargs="+", default=["P1", "synthetic-16"])
+    parser.add_argument("--sources", nargs="+", default=["P1", "P2", "synthetic-16"])
     args = parser.parse_args(argv)
     if args.action == "growth-cell":
         print(json.dumps(growth_cell(args.models[0], args.factors[0])), flush=True)

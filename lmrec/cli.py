@@ -267,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--protect-reads", action="store_true",
                        help="read routes need the API key too (all but /health, /metrics and the pages)")
     serve.add_argument("--index", choices=["auto", "exact", "hnsw"], default="auto",
-                       help="vector index for factorised models (auto: HNSW from 200,000 items)")
+                       help="vector index for factorised models (auto: HNSW once items x dims reach 4.5M, e.g. 70,000 items of 64 dims)")
     serve.add_argument("--max-batch", type=int, default=1000, help="most events/items per request (413 beyond)")
     serve.add_argument("--watch", type=float, default=0.0, help="seconds between checks for a promoted version (0: off)")
     g = serve.add_argument_group("what the server reads (it never follows a manifest's paths)")

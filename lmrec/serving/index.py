@@ -68,7 +68,9 @@ class ExactIndex:
 class HNSWIndex:
     """faiss HNSW graph over inner products (approximate; ``ef_search`` trades recall for speed)."""
 
-    def __init__(self, vectors: np.ndarray, m: int = 32, ef_construction: int = 80, ef_search: int = 64) -> None:
+    # defaults from benchmarks/results/scale.md: on BPR-MF factors of a 1M-item catalogue, efSearch
+    # 256 gave recall@10 0.955 against exact at 0.58 ms per query (one thread)
+    def __init__(self, vectors: np.ndarray, m: int = 32, ef_construction: int = 128, ef_search: int = 256) -> None:
         import faiss
 
         self._faiss = faiss
@@ -202,15 +204,18 @@ class ProjectedIndex:
 
 INDEXES = {"exact": ExactIndex, "hnsw": HNSWIndex}
 PRECISIONS = ("fp32", "fp16", "int8")
-AUTO_HNSW_FROM = 200_000  # exact search takes ~10 ms per query from about here on 2 cores
+# exact search reads every vector: 29 ms per query for 1M x 64 floats on one thread here
+# (benchmarks/results/scale.md), so it passes 2 ms from about 4.5M floats (70,000 items of 64 dims)
+AUTO_HNSW_FLOATS = 4_500_000
 
 
 def build_index(vectors: np.ndarray, kind: str = "auto", *, precision: str = "fp32",
                 dims: int | None = None) -> VectorIndex:
-    """``"exact"``, ``"hnsw"``, or ``"auto"`` (HNSW from 200,000 items on); ``precision`` "fp16" or
+    """``"exact"``, ``"hnsw"``, or ``"auto"`` (HNSW once items x dims reach 4.5M, where exact search
+    passes 2 ms per query; e.g. 70,000 items of 64 dims); ``precision`` "fp16" or
     "int8" compresses the vectors of an exact index; ``dims`` keeps that many principal directions."""
     if kind == "auto":
-        kind = "hnsw" if len(vectors) >= AUTO_HNSW_FROM else "exact"
+        kind = "hnsw" if int(np.prod(np.shape(vectors))) >= AUTO_HNSW_FLOATS else "exact"
     if kind not in INDEXES:
         raise ConfigError(f"Unknown index {kind!r}; supported: auto, {', '.join(INDEXES)}.")
     if precision not in PRECISIONS:

@@ -71,3 +71,21 @@ def test_two_torchrun_processes_train_as_one_and_their_checkpoint_resumes_in_one
     resumed = run([*common, "--checkpoint-dir", ckpt, "--out", str(tmp_path / "resumed")])
     assert abs(resumed["valid_ndcg@10"] - one["valid_ndcg@10"]) <= TOLERANCE
     np.testing.assert_allclose(factors(tmp_path / "resumed"), factors(tmp_path / "one"), atol=TOLERANCE)
+
+
+def test_lm_ranker_trains_under_torchrun_frozen_as_one_process_and_with_a_lora_encoder(split_dir, tiny_encoder,
+                                                                                      tmp_path):
+    common = ["train", f"lm-ranker:cache_dir={tmp_path / 'cache'}", "--split", str(split_dir), "--encoder",
+              tiny_encoder, "--dim", "16", "--epochs", "2", "--batch-size", "128", "--lr", "0.01", "--patience", "5",
+              "--progress", "false"]
+    one = run([*common, "--out", str(tmp_path / "one")])
+    two = run([*common, "--out", str(tmp_path / "two"), "--nproc", "2"])
+    assert abs(one["valid_ndcg@10"] - two["valid_ndcg@10"]) <= TOLERANCE
+    a, b = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("one", "two"))
+    for key in a:
+        np.testing.assert_allclose(b[key], a[key], atol=TOLERANCE, err_msg=key)
+    # the encoder itself trained by two processes: LoRA adapters saved by rank 0
+    lora = run([*common, "--tune", "lora", "--lora-rank", "2", "--grad-items", "16", "--init-from",
+                str(tmp_path / "one"), "--out", str(tmp_path / "lora"), "--nproc", "2"])
+    assert lora["processes"] == 2 and np.isfinite(lora["valid_ndcg@10"])
+    assert (tmp_path / "lora" / "encoder" / "adapter_model.safetensors").exists()
