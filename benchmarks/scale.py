@@ -283,7 +283,8 @@ def report(_: argparse.Namespace) -> None:
             parts.append(f"## {title}\n\nNot run yet.\n")
             continue
         rows = json.loads(path.read_text())
-        parts.append(f"## {title}\n\n{header(rows[-1])}\n{table(rows, columns)}\n")
+        runs = {r["command"]: r for r in rows}  # each distinct command once, with its last row's date and commit
+        parts.append(f"## {title}\n\n" + "".join(header(r) for r in runs.values()) + f"\n{table(rows, columns)}\n")
     notes = OUT / "notes.md"
     if notes.exists():
         parts.append("## Notes\n\n" + notes.read_text())

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from lmrec.cli import main
 from lmrec.data.split_io import save_split
 from lmrec.data.splits import random_split
 from lmrec.data.synthetic import generate
@@ -31,14 +32,20 @@ def test_shards_cover_every_row_of_every_batch_exactly_once(size):
         assert max(map(len, parts)) - min(map(len, parts)) <= 1, "shares differ by at most one row"
 
 
-def run(args: list[str], torchrun: int = 0) -> dict:
-    head = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={torchrun}"] \
-        if torchrun else [sys.executable]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([*head, "-m", "lmrec", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = done.stdout
+def run(args: list[str], torchrun: int = 0, capsys=None) -> dict:
+    """``lmrec ARGS``: in this process when given ``capsys`` (the one-process runs), else in new
+    processes, under ``torchrun`` when asked (``--nproc`` makes lmrec start torchrun itself)."""
+    if capsys is not None:
+        assert main(args) == 0
+        out = capsys.readouterr().out
+    else:
+        head = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={torchrun}"] \
+            if torchrun else [sys.executable]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+        done = subprocess.run([*head, "-m", "lmrec", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        out = done.stdout
     return json.loads(out[out.index("{"): out.rindex("}") + 1])
 
 
@@ -53,10 +60,10 @@ def factors(model_dir: Path) -> np.ndarray:
     return np.concatenate([arrays["users"].ravel(), arrays["items"].ravel()])
 
 
-def test_two_torchrun_processes_train_as_one_and_their_checkpoint_resumes_in_one(split_dir, tmp_path):
+def test_two_torchrun_processes_train_as_one_and_their_checkpoint_resumes_in_one(split_dir, tmp_path, capsys):
     common = ["train", "bpr-mf:dim=16", "--split", str(split_dir), "--epochs", "4", "--batch-size", "256",
               "--n-negatives", "4", "--lr", "0.05", "--patience", "10", "--progress", "false", "--seed", "5"]
-    one = run([*common, "--out", str(tmp_path / "one")])
+    one = run([*common, "--out", str(tmp_path / "one")], capsys=capsys)
     two = run([*common, "--out", str(tmp_path / "two"), "--nproc", "2"])  # lmrec starts torchrun itself
     assert (one["processes"], two["processes"]) == (1, 2)
     assert one["valid_ndcg@10"] > 0.18, "the run learnt (random 0.037, most-popular 0.161 here)"
@@ -68,17 +75,17 @@ def test_two_torchrun_processes_train_as_one_and_their_checkpoint_resumes_in_one
     ckpt = str(tmp_path / "ckpt")
     run([*common, "--epochs", "2", "--checkpoint-dir", ckpt, "--out", str(tmp_path / "half")], torchrun=2)
     assert json.loads((tmp_path / "ckpt" / "checkpoint.json").read_text())["epoch"] == 2
-    resumed = run([*common, "--checkpoint-dir", ckpt, "--out", str(tmp_path / "resumed")])
+    resumed = run([*common, "--checkpoint-dir", ckpt, "--out", str(tmp_path / "resumed")], capsys=capsys)
     assert abs(resumed["valid_ndcg@10"] - one["valid_ndcg@10"]) <= TOLERANCE
     np.testing.assert_allclose(factors(tmp_path / "resumed"), factors(tmp_path / "one"), atol=TOLERANCE)
 
 
 def test_lm_ranker_trains_under_torchrun_frozen_as_one_process_and_with_a_lora_encoder(split_dir, tiny_encoder,
-                                                                                      tmp_path):
+                                                                                      tmp_path, capsys):
     common = ["train", f"lm-ranker:cache_dir={tmp_path / 'cache'}", "--split", str(split_dir), "--encoder",
               tiny_encoder, "--dim", "16", "--epochs", "2", "--batch-size", "128", "--lr", "0.01", "--patience", "5",
               "--progress", "false"]
-    one = run([*common, "--out", str(tmp_path / "one")])
+    one = run([*common, "--out", str(tmp_path / "one")], capsys=capsys)
     two = run([*common, "--out", str(tmp_path / "two"), "--nproc", "2"])
     assert abs(one["valid_ndcg@10"] - two["valid_ndcg@10"]) <= TOLERANCE
     a, b = (load_file(str(tmp_path / name / "model.safetensors")) for name in ("one", "two"))
