@@ -5,6 +5,8 @@ Sampled items that the user has interacted with are redrawn (a few rounds), so a
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from lmrec.data.interactions import Interactions
@@ -57,6 +59,13 @@ class NegativeSampler:
         if self.kind == "uniform":
             return self.pool[self.rng.integers(0, len(self.pool), size=size)]
         return np.minimum(np.searchsorted(self.cdf, self.rng.random(size)), self.n_items - 1)
+
+    def state(self) -> dict[str, Any]:
+        """The random generator's state (JSON-able), for checkpoints."""
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state
 
     def is_known(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         if self.dense is not None:

@@ -53,9 +53,9 @@ def settings(config: dict[str, Any]) -> dict[str, Any]:
     def fixed(options: Any) -> Any:
         return {k: v for k, v in options.items() if k not in FREE} if isinstance(options, dict) else options
 
-    model = json.loads(json.dumps(config.get("model", {}), default=plain))
-    model = {k: fixed(v) if k == "config" else v for k, v in model.items()}  # the model's own TrainConfig
-    return json.loads(json.dumps({"model": model, "train": fixed(config.get("train", {}))}, default=str))
+    both = json.loads(json.dumps(config, default=plain))
+    model = {k: fixed(v) if k == "config" else v for k, v in both.get("model", {}).items()}  # its own TrainConfig
+    return {"model": model, "train": fixed(both.get("train", {}))}
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
@@ -78,7 +78,7 @@ def save(directory: str | Path, state: LoopState, module_state: dict[str, torch.
         tensors |= {f"optim.{index}.{key}": torch.as_tensor(value) for key, value in entry.items()}
     meta = {"format": FORMAT, "epoch": state.epoch, "best": state.best if state.best_state is not None else None,
             "best_epoch": state.best_epoch, "stale": state.stale, "records": state.records,
-            "has_best": state.best_state is not None, "order_rng": state.order_rng, "sampler": state.sampler,
+            "order_rng": state.order_rng, "sampler": state.sampler,
             "param_groups": opt["param_groups"], "settings": settings(config)}
     with atomic_directory(directory) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "tensors.safetensors"))
@@ -117,6 +117,6 @@ def load(directory: str | Path, optimizer: torch.optim.Optimizer,
     torch.set_rng_state(tensors["rng.torch"])
     state = LoopState(epoch=int(meta["epoch"]), best=float("-inf") if meta["best"] is None else float(meta["best"]),
                       best_epoch=int(meta["best_epoch"]), stale=int(meta["stale"]), records=list(meta["records"]),
-                      best_state=part["best"] if meta["has_best"] else None, order_rng=meta["order_rng"],
+                      best_state=part["best"] if meta["best"] is not None else None, order_rng=meta["order_rng"],
                       sampler=meta["sampler"])
     return state, part["model"]

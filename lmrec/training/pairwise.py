@@ -44,17 +44,29 @@ class Negatives:
         ``pool_scores(candidates (B, p)) -> (B, p)`` scores a candidate pool with the current model;
         the "hard" sampler keeps the highest-scoring ``n_negatives`` of ``hard_pool`` × as many.
         """
+        return self.choose(self.candidates(users, pos), pos, pool_scores)
+
+    def candidates(self, users: np.ndarray, pos: torch.Tensor) -> torch.Tensor | None:
+        """The random part of :meth:`draw`: (B, m) negatives, or the hard sampler's (B, p) pools;
+        None for the full-catalogue samplers (nothing random)."""
         cfg = self.cfg
-        if cfg.sampler in FULL_CATALOGUE:  # the positive is among them; masks() leaves its score out
-            return torch.arange(self.n_items, device=pos.device).expand(len(pos), -1)
+        if cfg.sampler in FULL_CATALOGUE:
+            return None
         if cfg.sampler == "in-batch":
             shifts = torch.arange(1, cfg.n_negatives + 1)
             idx = (torch.arange(len(pos))[:, None] + shifts[None, :]) % max(len(pos), 1)
             return pos[idx]  # other rows' positives: popularity-distributed
-        neg = torch.from_numpy(self.sampler.sample(users)).to(pos.device)
-        if cfg.sampler != "hard" or pool_scores is None:
-            return neg
-        return self.hardest(neg, pool_scores)
+        return torch.from_numpy(self.sampler.sample(users)).to(pos.device)
+
+    def choose(self, candidates: torch.Tensor | None, pos: torch.Tensor,
+               pool_scores: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """The negatives from :meth:`candidates`: the whole catalogue when None (the positive among
+        them; masks() leaves its score out), the hardest of the pools for "hard", else themselves."""
+        if candidates is None:
+            return torch.arange(self.n_items, device=pos.device).expand(len(pos), -1)
+        if self.cfg.sampler != "hard" or pool_scores is None:
+            return candidates
+        return self.hardest(candidates, pool_scores)
 
     def hardest(self, pool: torch.Tensor, pool_scores: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """The ``n_negatives`` highest-scoring items of each row's candidate ``pool`` (B, p)."""
@@ -100,24 +112,17 @@ class PairwiseStep:
         if self.batch is not None:
             self.where[self.batch] = -1
         self.batch, self.where[rows] = rows, np.arange(len(rows))
-        cfg = self.negatives.cfg
-        if cfg.sampler in FULL_CATALOGUE:  # nothing random; drawn per part
-            self.drawn = None
-        elif cfg.sampler == "in-batch":  # the whole batch's positives, as one process would see them
-            self.drawn = self.negatives.draw(self.train.users[rows], self.items[rows].to(self.device))
-        else:  # uniform / popularity, or the hard sampler's candidate pools (scored per part)
-            self.drawn = torch.from_numpy(self.negatives.sampler.sample(self.train.users[rows])).to(self.device)
+        self.drawn = self.negatives.candidates(self.train.users[rows], self.items[rows].to(self.device))
 
     def __call__(self, rows: np.ndarray) -> torch.Tensor:
         users = self.train.users[rows]
         pos = self.items[rows].to(self.device)
         at = self.where[rows]
-        if self.drawn is not None and (at >= 0).all():
-            neg = self.drawn[torch.from_numpy(at).to(self.device)]
-            if self.negatives.cfg.sampler == "hard":
-                neg = self.negatives.hardest(neg, lambda pool: self.score(rows, pos, pool)[1])
+        if self.batch is not None and (at >= 0).all():  # a part of the current batch: its rows of the draws
+            candidates = None if self.drawn is None else self.drawn[torch.from_numpy(at).to(self.device)]
         else:
-            neg = self.negatives.draw(users, pos, lambda pool: self.score(rows, pos, pool)[1])
+            candidates = self.negatives.candidates(users, pos)
+        neg = self.negatives.choose(candidates, pos, lambda pool: self.score(rows, pos, pool)[1])
         pos_scores, neg_scores, reg = self.score(rows, pos, neg)
         mask = self.negatives.masks(users, pos, neg)
         if mask is not None:
@@ -129,10 +134,10 @@ class PairwiseStep:
         return TrainingTask(module, self, len(self.train), begin_batch=self.begin, random=self, **options)
 
     def state(self) -> dict[str, Any]:
-        return {"sampler": self.negatives.sampler.rng.bit_generator.state}
+        return {"sampler": self.negatives.sampler.state()}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.negatives.sampler.rng.bit_generator.state = state["sampler"]
+        self.negatives.sampler.set_state(state["sampler"])
 
 
 def pairwise_step(score: ScoreFn, loss: Loss, negatives: Negatives, train: Interactions,
