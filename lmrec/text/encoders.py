@@ -198,13 +198,18 @@ def encode_texts(encoder: TextEncoder, texts: list[str], cache_dir: str | Path |
     from lmrec.text.cache import EmbeddingCache
 
     cache = EmbeddingCache(cache_dir, encoder.identity)
-    found, missing = cache.lookup(texts)
-    if missing:
+    hit, cached = cache.lookup(texts)
+    vectors = np.empty((len(texts), encoder.dim), dtype=np.float32)
+    if cached.shape[1] == encoder.dim:
+        vectors[hit] = cached
+    else:  # a store of another size (not this encoder's): encode everything again
+        hit[:] = False
+    missing = np.flatnonzero(~hit)
+    if len(missing):
         uniq = list(dict.fromkeys(texts[i] for i in missing))
         vecs = encoder.encode(uniq, progress=progress)
-        cache.add(uniq, vecs)
-        by_text = dict(zip(uniq, vecs))
-        for i in missing:
-            found[i] = by_text[texts[i]]
-    vectors = np.stack(found) if found else np.zeros((0, encoder.dim), dtype=np.float32)
+        if cache.dim in (None, encoder.dim):
+            cache.add(uniq, vecs)
+        row = {text: r for r, text in enumerate(uniq)}
+        vectors[missing] = vecs[[row[texts[i]] for i in missing]]
     return vectors, len(texts) - len(missing)

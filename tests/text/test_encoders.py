@@ -52,7 +52,7 @@ def test_cache_hit_on_second_run(minilm, tmp_path):
 
 def test_corrupt_cache_part_is_reencoded(minilm, tmp_path):
     encode_texts(minilm, TEXTS[:1], tmp_path)
-    for part in tmp_path.rglob("part-*.safetensors"):
+    for part in tmp_path.rglob("part-*.npy"):
         part.write_bytes(b"broken")
     again, hits = encode_texts(minilm, TEXTS[:1], tmp_path)
     assert again.shape == (1, 384) and hits == 0

@@ -98,6 +98,21 @@ class ItemTowerModule(nn.Module):
         # (no edges) keeps exactly its text representation
         return v + (smoothed * (self.layers + 1) - v) / self.layers
 
+    @property
+    def per_item(self) -> bool:
+        """Whether an item's representation depends on its own text and ID only (no propagation),
+        so a training step may compute the rows of a batch's items alone (:meth:`rows`)."""
+        return self.layers == 0
+
+    def rows(self, text: torch.Tensor, index: torch.Tensor, n_items: int) -> torch.Tensor:
+        """(n_items, d) representations holding those of items ``index`` (k,) from their text rows
+        ``text`` (k, T), zero elsewhere; only for a per-item tower (:attr:`per_item`). A training step
+        over a large catalogue reads only its batch's items, so it projects only those."""
+        v = self.proj(text)
+        if self.item_id is not None:
+            v = v + self.item_id(index)
+        return v.new_zeros(n_items, v.shape[1]).index_copy(0, index, v)
+
     def history(self, v: torch.Tensor) -> torch.Tensor:
         """(N, d) items as a user tower reads them in a history: ``v`` plus the history ID part."""
         return v if self.history_id is None else v + self.history_id.weight

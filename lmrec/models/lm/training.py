@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 from lmrec.data.interactions import Interactions
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from lmrec.models.lm.ranker import LMRanker
 
 DENSE_SCORES = 2**24  # batch x catalogue scores computed in full during training (64 MB of float32)
+BATCH_ITEMS_SHARE = 0.25  # a step projects only its batch's items when they are at most this share of the catalogue
 
 
 def training_task(model: LMRanker, train: Interactions, cfg: TrainConfig) -> TrainingTask:
@@ -32,16 +34,24 @@ def training_task(model: LMRanker, train: Interactions, cfg: TrainConfig) -> Tra
                    after_update=net.text.after_update, before_validation=net.text.refresh)
     if shared:  # nothing random to draw: every unseen item is a negative
         return TrainingTask(net, shared_negatives_step(model, train, negatives), len(train), **options)
-    step = pairwise_step(lambda rows, pos, neg: pair_scores(model, rows, pos, neg), model.loss_, negatives, train,
-                         cfg.device)
+    histories = train.to_csr()
+    step = pairwise_step(lambda rows, pos, neg: pair_scores(model, rows, pos, neg, histories), model.loss_,
+                         negatives, train, cfg.device)
     return step.task(net, **options)
 
 
-def pair_scores(model: LMRanker, rows: np.ndarray, pos: torch.Tensor,
-                neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(positive scores (B,), negative scores (B, m), 0): each row's user without its positive."""
+def pair_scores(model: LMRanker, rows: np.ndarray, pos: torch.Tensor, neg: torch.Tensor,
+                histories: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(positive scores (B,), negative scores (B, m), 0): each row's user without its positive.
+    ``histories``: the (U, N) training matrix (which items a batch's users can read)."""
     net = model.net_
-    v = net.item_reps(model.adj_, net.text.training_table(pos, neg))  # (N, d)
+    table = net.text.training_table(pos, neg)  # (N, T)
+    read = batch_items(net.users.row_users[rows].numpy(), pos, neg, histories) if net.items.per_item else None
+    if read is not None and len(read) <= BATCH_ITEMS_SHARE * len(table):
+        index = torch.as_tensor(read, device=table.device)
+        v = net.items.rows(table[index], index, len(table))  # (N, d), zero outside the batch's items
+    else:
+        v = net.item_reps(model.adj_, table)  # (N, d)
     u = net.users.train_users(net.items.history(v), rows, pos)  # (B, d)
     cand = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)
     if len(u) * len(v) <= DENSE_SCORES:
@@ -51,6 +61,13 @@ def pair_scores(model: LMRanker, rows: np.ndarray, pos: torch.Tensor,
     else:
         scores = model.scorer_.pair(u, v[cand])
     return scores[:, 0], scores[:, 1:], scores.new_zeros(())
+
+
+def batch_items(users: np.ndarray, pos: torch.Tensor, neg: torch.Tensor, histories: sp.csr_matrix) -> np.ndarray:
+    """Sorted distinct items a training step reads: its positives, negatives and every item of its
+    users' training histories (a superset of what any user tower reads)."""
+    seen = histories[np.unique(users)].indices
+    return np.unique(np.concatenate([pos.cpu().numpy(), neg.cpu().numpy().reshape(-1), seen]))
 
 
 def shared_negatives_step(model: LMRanker, train: Interactions, negatives: Negatives):  # type: ignore[no-untyped-def]

@@ -1,0 +1,42 @@
+"""LMRanker training steps: over a large catalogue a step projects only its batch's items, and
+that changes nothing but the cost."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lmrec.data.synthetic import generate
+from lmrec.models import LMRanker
+from lmrec.models.lm import AttentionUser, ItemTower, MeanUser, SequenceUser
+from lmrec.models.lm import training as lm_training
+from lmrec.training import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return generate(60, 400, 600, n_clusters=8, seed=7)
+
+
+@pytest.mark.parametrize("parts", [
+    {"items": ItemTower(dim=8, ids=True, history_ids=True), "user": MeanUser(ids=True, history_dropout=0.2)},
+    {"items": ItemTower(dim=8), "user": AttentionUser(max_history=5)},
+    {"items": ItemTower(dim=8, ids=True), "user": SequenceUser(max_history=6, dropout=0.0)},
+], ids=["mean", "attention", "sequence"])
+def test_batch_items_only_equals_the_whole_catalogue(catalogue, parts, monkeypatch, tmp_path):
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, n_negatives=4, progress=False, seed=5)
+    scores = {}
+    for share in (0.0, 1.0):  # 0: every step projects the whole catalogue; 1: only the batch's items
+        monkeypatch.setattr(lm_training, "BATCH_ITEMS_SHARE", share)
+        model = LMRanker(cache_dir=tmp_path, config=cfg, **parts).fit(catalogue)
+        scores[share] = model.score(np.arange(20), ids="index")
+    assert np.isfinite(scores[1.0]).all()
+    np.testing.assert_allclose(scores[1.0], scores[0.0], atol=1e-4, rtol=1e-4)
+
+
+def test_batch_items_cover_positives_negatives_and_histories(catalogue):
+    histories = catalogue.to_csr()
+    users = np.array([0, 0, 3])
+    read = lm_training.batch_items(users, torch.tensor([1, 2, 5]), torch.tensor([[7, 9], [9, 11], [13, 1]]), histories)
+    want = set(histories[0].indices) | set(histories[3].indices) | {1, 2, 5, 7, 9, 11, 13}
+    assert read.tolist() == sorted(want)
