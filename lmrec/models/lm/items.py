@@ -101,17 +101,32 @@ class ItemTowerModule(nn.Module):
     @property
     def per_item(self) -> bool:
         """Whether an item's representation depends on its own text and ID only (no propagation),
-        so a training step may compute the rows of a batch's items alone (:meth:`rows`)."""
+        so a training step may compute the rows of a batch's items alone (:meth:`project`)."""
         return self.layers == 0
 
-    def rows(self, text: torch.Tensor, index: torch.Tensor, n_items: int) -> torch.Tensor:
-        """(n_items, d) representations holding those of items ``index`` (k,) from their text rows
-        ``text`` (k, T), zero elsewhere; only for a per-item tower (:attr:`per_item`). A training step
-        over a large catalogue reads only its batch's items, so it projects only those."""
+    @property
+    def linear(self) -> bool:
+        """Whether v is affine in the text embedding (linear projection, no propagation): then the
+        mean of items' representations is the projection of their mean text, plus their mean ID part."""
+        return self.per_item and isinstance(self.proj, nn.Linear)
+
+    def project(self, text: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """(..., d) representations of items ``index`` (...) from their text rows ``text`` (..., T);
+        only for a per-item tower (:attr:`per_item`)."""
         v = self.proj(text)
-        if self.item_id is not None:
-            v = v + self.item_id(index)
+        return v if self.item_id is None else v + self.item_id(index)
+
+    def rows(self, text: torch.Tensor, index: torch.Tensor, n_items: int) -> torch.Tensor:
+        """(n_items, d) holding the representations of items ``index`` (k,) from their text rows
+        ``text`` (k, T), zero elsewhere (a training step over a large catalogue projects only the
+        items it reads)."""
+        v = self.project(text, index)
         return v.new_zeros(n_items, v.shape[1]).index_copy(0, index, v)
+
+    def id_parts(self) -> torch.Tensor | None:
+        """(N, d) the ID part an item adds in a history (item ID + history ID), or None without IDs."""
+        parts = [emb.weight for emb in (self.item_id, self.history_id) if emb is not None]
+        return None if not parts else parts[0] if len(parts) == 1 else parts[0] + parts[1]
 
     def history(self, v: torch.Tensor) -> torch.Tensor:
         """(N, d) items as a user tower reads them in a history: ``v`` plus the history ID part."""

@@ -18,6 +18,11 @@ class TextTable(nn.Module):
         super().__init__()
         self.register_buffer("table", table)
 
+    @property
+    def frozen(self) -> bool:
+        """Whether the table never changes during training (a tuned encoder's does)."""
+        return True
+
     def training_table(self, pos: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
         """(N, T) the table a training step reads; ``pos`` (B,) and ``neg`` (B, m) are the batch's
         items (a tuned table re-encodes some of them with gradients; a frozen one has nothing to do)."""

@@ -4,6 +4,7 @@ Shapes: B training rows in a batch, m negatives per row, N items, G distinct use
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,7 +12,8 @@ import scipy.sparse as sp
 import torch
 
 from lmrec.data.interactions import Interactions
-from lmrec.models.lm.users import MeanUser
+from lmrec.models.lm.users import MeanUser, MeanUserModule
+from lmrec.sparse import csr_product
 from lmrec.training.config import TrainConfig
 from lmrec.training.loop import TrainingTask
 from lmrec.training.pairwise import Negatives, pairwise_step
@@ -35,8 +37,9 @@ def training_task(model: LMRanker, train: Interactions, cfg: TrainConfig) -> Tra
     if shared:  # nothing random to draw: every unseen item is a negative
         return TrainingTask(net, shared_negatives_step(model, train, negatives), len(train), **options)
     histories = train.to_csr()
-    step = pairwise_step(lambda rows, pos, neg: pair_scores(model, rows, pos, neg, histories), model.loss_,
-                         negatives, train, cfg.device)
+    scores = TextSpaceScores(model, histories) if text_space(model) else partial(pair_scores, model,
+                                                                                   histories=histories)
+    step = pairwise_step(scores, model.loss_, negatives, train, cfg.device)
     return step.task(net, **options)
 
 
@@ -61,6 +64,51 @@ def pair_scores(model: LMRanker, rows: np.ndarray, pos: torch.Tensor, neg: torch
     else:
         scores = model.scorer_.pair(u, v[cand])
     return scores[:, 0], scores[:, 1:], scores.new_zeros(())
+
+
+def text_space(model: LMRanker) -> bool:
+    """Whether a step may average histories in text space (:class:`TextSpaceScores`): a frozen
+    table, an affine item tower and the mean tower without history dropout."""
+    net = model.net_
+    return net.text.frozen and net.items.linear and isinstance(net.users, MeanUserModule) and not net.users.dropout
+
+
+class TextSpaceScores:
+    """Pair scores of the mean tower over an affine item tower and a frozen table, in text space.
+
+    With v_j = W e_j + b + id_j and h_j = v_j + hid_j, a user's mean over history items H is
+    u = W ē_H + b + mean_H(id + hid) (just 0 for an empty H, as the mean tower gives). The text
+    sums Σ_H e_j of every user are computed once (U, T), so a step costs B (2 + m) projections
+    instead of projecting the whole catalogue: an epoch grows with the data, not data x catalogue.
+    Equal to :func:`pair_scores` up to floating-point order.
+    """
+
+    def __init__(self, model: LMRanker, histories: sp.csr_matrix) -> None:
+        self.model, self.histories = model, histories
+        table = model.net_.text.table
+        with torch.no_grad():
+            self.text_sums = csr_product(histories, table)  # (U, T)
+        self.counts = torch.as_tensor(np.diff(histories.indptr), dtype=table.dtype, device=table.device)
+
+    def __call__(self, rows: np.ndarray, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        net = self.model.net_
+        table, items = net.text.table, net.items
+        users = net.users.row_users[rows]
+        user_rows = users.numpy().copy()  # scipy indexing needs writeable arrays
+        there = np.asarray(self.histories[user_rows, pos.cpu().numpy().copy()], dtype=np.float32).reshape(-1)
+        there_t = torch.as_tensor(there, dtype=table.dtype, device=table.device)
+        at = users.to(table.device)
+        count = self.counts[at] - there_t  # (B,) history length without the positive
+        text_mean = (self.text_sums[at] - there_t[:, None] * table[pos]) / count.clamp(min=1)[:, None]
+        u = items.proj(text_mean) * (count > 0).to(table.dtype)[:, None]  # (B, d)
+        ids = items.id_parts()
+        if ids is not None:
+            id_sum = csr_product(self.histories[user_rows], ids) - there_t[:, None] * ids[pos]
+            u = u + id_sum / count.clamp(min=1)[:, None]
+        u = net.users.finish(u, users)
+        cand = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)
+        scores = self.model.scorer_.pair(u, items.project(table[cand], cand))
+        return scores[:, 0], scores[:, 1:], scores.new_zeros(())
 
 
 def batch_items(users: np.ndarray, pos: torch.Tensor, neg: torch.Tensor, histories: sp.csr_matrix) -> np.ndarray:

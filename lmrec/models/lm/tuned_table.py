@@ -72,6 +72,10 @@ class TunedTable(TextTable):
             return torch.zeros(0, dtype=torch.long), torch.zeros(0)
         return torch.as_tensor(np.concatenate(parts)), torch.as_tensor(np.concatenate(weights))
 
+    @property
+    def frozen(self) -> bool:
+        return False
+
     def training_table(self, pos: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
         if not self.training:
             return self.table

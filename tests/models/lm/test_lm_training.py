@@ -40,3 +40,30 @@ def test_batch_items_cover_positives_negatives_and_histories(catalogue):
     read = lm_training.batch_items(users, torch.tensor([1, 2, 5]), torch.tensor([[7, 9], [9, 11], [13, 1]]), histories)
     want = set(histories[0].indices) | set(histories[3].indices) | {1, 2, 5, 7, 9, 11, 13}
     assert read.tolist() == sorted(want)
+
+
+@pytest.mark.parametrize("parts", [
+    {"items": ItemTower(dim=8)},
+    {"items": ItemTower(dim=8, ids=True, history_ids=True), "user": MeanUser(ids=True)},
+], ids=["text", "ids"])
+def test_text_space_means_equal_projected_means(catalogue, parts, monkeypatch, tmp_path):
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, n_negatives=4, progress=False, seed=5)
+    scores, used = {}, []
+    for allowed in (False, True):
+        monkeypatch.setattr(lm_training, "text_space", lambda model, allowed=allowed: used.append(allowed) or allowed)
+        model = LMRanker(cache_dir=tmp_path, config=cfg, **parts).fit(catalogue)
+        scores[allowed] = model.score(np.arange(20), ids="index")
+    assert used == [False, True]
+    np.testing.assert_allclose(scores[True], scores[False], atol=1e-4, rtol=1e-4)
+
+
+def test_text_space_applies_to_frozen_affine_mean_models_only(catalogue, tmp_path):
+    def built(**parts):
+        model = LMRanker(cache_dir=tmp_path, config=TrainConfig(epochs=1, batch_size=512, progress=False), **parts)
+        return model.fit(catalogue)
+
+    assert lm_training.text_space(built(items=ItemTower(dim=8, ids=True)))
+    assert not lm_training.text_space(built(items=ItemTower(dim=8, projection="mlp")))
+    assert not lm_training.text_space(built(items=ItemTower(dim=8, graph_layers=1)))
+    assert not lm_training.text_space(built(user=MeanUser(history_dropout=0.1)))
+    assert not lm_training.text_space(built(user="attention"))
