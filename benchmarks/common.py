@@ -17,12 +17,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def git_commit() -> str:
-    """HEAD's commit, with "+dirty" when tracked files differ from it."""
+    """HEAD's commit, with "+dirty" when tracked files other than benchmark results differ from it
+    (a benchmark appends to its own results as it goes: that is not a code change)."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)benchmarks/results"], cwd=ROOT, capture_output=True, text=True,
+                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")

@@ -273,7 +273,7 @@ def report(_: argparse.Namespace) -> None:
         ("growth", "How cost grows: synthetic catalogue, one epoch (batch 16,384)",
          [("model", "model"), ("×", "factor"), ("users", "n_users"), ("items", "n_items"),
           ("interactions", "interactions"), ("Parquet read s", "read_s"), ("epoch s", "epoch_s"),
-          ("fit CPU s", "fit_cpu_s"), ("peak MB", "peak_mb"), ("failed", "failed")]),
+          ("fit CPU s", "fit_cpu_s"), ("peak MB", "peak_mb"), ("commit", "code"), ("failed", "failed")]),
         ("ann", "Approximate search on learned item factors (one query at a time, one thread)",
          [("factors", "source"), ("items", "items"), ("dim", "dim"), ("index", "index"), ("setting", "setting"),
           ("recall@10", "recall@10"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"), ("build s", "build_s")]),
@@ -282,7 +282,7 @@ def report(_: argparse.Namespace) -> None:
         if not path.exists():
             parts.append(f"## {title}\n\nNot run yet.\n")
             continue
-        rows = json.loads(path.read_text())
+        rows = [{**r, "code": str(r.get("commit", ""))[:7]} for r in json.loads(path.read_text())]
         runs = {r["command"]: r for r in rows}  # each distinct command once, with its last row's date and commit
         parts.append(f"## {title}\n\n" + "".join(header(r) for r in runs.values()) + f"\n{table(rows, columns)}\n")
     notes = OUT / "notes.md"

@@ -28,6 +28,7 @@ from lmrec.models.base import Recommender
 from lmrec.models.registry import MODELS, create_model
 from lmrec.serving.retrain import RetrainConfig
 from lmrec.training.config import TrainConfig
+from lmrec.cli_ray import launch_ray
 from lmrec.training.distributed import finish, init_from_env
 
 
@@ -74,7 +75,10 @@ def _split(args: argparse.Namespace) -> Split:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.nproc > 1:  # start the same command in N processes under torchrun
+    if args.nproc > 1:  # start the same command in N processes, under torchrun or Ray Train
+        if args.launcher == "ray":
+            device = str(_train_overrides(args).get("device", "cpu"))
+            return launch_ray(args.nproc, without_nproc(args.argv), device, main)
         return launch_torchrun(args.nproc, args.argv)
     split = _split(args)
     overrides = {**_train_overrides(args), **({"precision": "bf16"} if args.bf16 else {})}
@@ -100,8 +104,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def launch_torchrun(nproc: int, argv: list[str]) -> int:
-    """Run ``lmrec <argv>`` (less ``--nproc``) in ``nproc`` local processes under torchrun."""
+def without_nproc(argv: list[str]) -> list[str]:
+    """``argv`` less ``--nproc N`` (the command each started process runs)."""
     rest, skip = [], False
     for arg in argv:
         if skip:
@@ -110,8 +114,13 @@ def launch_torchrun(nproc: int, argv: list[str]) -> int:
             skip = True
         elif not arg.startswith("--nproc="):
             rest.append(arg)
+    return rest
+
+
+def launch_torchrun(nproc: int, argv: list[str]) -> int:
+    """Run ``lmrec <argv>`` (less ``--nproc``) in ``nproc`` local processes under torchrun."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", "lmrec", *rest]
+               "-m", "lmrec", *without_nproc(argv)]
     return subprocess.run(command, check=False).returncode
 
 
@@ -205,7 +214,9 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     from lmrec.storage.versions import ModelStore
 
     cfg = RetrainConfig(holdout=args.holdout, margin=args.margin, metric=args.metric, epochs=args.epochs, lr=args.lr,
-                        min_events=args.min_events, positive_types=tuple(args.positive_types), min_value=args.min_value)
+                        min_events=args.min_events, positive_types=tuple(args.positive_types), min_value=args.min_value,
+                        max_user_events=args.max_user_events, max_item_events=args.max_item_events,
+                        jump_factor=args.jump_factor, jump_min=args.jump_min, accept_jumps=tuple(args.accept_jump))
     result = retrain(ModelStore(args.model), open_event_store(args.events), cfg)
     print(json.dumps(result.to_dict(), indent=2))
     return 0 if result.promoted else 3
@@ -228,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--nproc", type=int, default=1,
                        help="data-parallel processes on this machine (runs torchrun; gloo on CPU, NCCL with "
                             "--device cuda); several machines: torchrun --nnodes ... -m lmrec train, see README")
+    train.add_argument("--launcher", choices=["torchrun", "ray"], default="torchrun",
+                       help="what starts the --nproc processes: torchrun (default) or Ray Train's TorchTrainer "
+                            "(pip install 'lmrec[ray]'; RAY_ADDRESS selects a cluster)")
     _add_train_args(train)
     add_lm_args(train)
     train.set_defaults(func=cmd_train)
@@ -310,6 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--min-events", type=int, default=20)
     rt.add_argument("--positive-types", nargs="+", default=list(RetrainConfig.positive_types), help="event types that count as positive")
     rt.add_argument("--min-value", type=float, default=0.0, help="events with a smaller value are ignored")
+    rt.add_argument("--max-user-events", type=int, default=RetrainConfig.max_user_events,
+                    help="events read per user in a round (the first received)")
+    rt.add_argument("--max-item-events", type=int, default=RetrainConfig.max_item_events,
+                    help="events read per item in a round (the first received)")
+    rt.add_argument("--jump-factor", type=float, default=RetrainConfig.jump_factor,
+                    help="flag an item with this many times the events its training popularity predicts")
+    rt.add_argument("--jump-min", type=int, default=RetrainConfig.jump_min, help="... and at least this many events")
+    rt.add_argument("--accept-jump", action="append", default=[], metavar="ITEM",
+                    help="an item whose popularity jump an operator reviewed and accepts (repeatable)")
     rt.set_defaults(func=cmd_retrain)
 
     add_encoders_parser(sub)

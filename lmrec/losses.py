@@ -1,4 +1,10 @@
-"""Pairwise and listwise ranking losses on ``(pos_scores, neg_scores)``.
+"""Pointwise, pairwise and listwise ranking losses on ``(pos_scores, neg_scores)``.
+
+Pointwise losses score each item alone against its label r (+1 for a positive, -1 for a sampled
+negative): binary cross-entropy and the literal hinge max(0, 1 - r f). Pairwise losses (BPR, the
+hinge on s⁺ - s⁻ with a margin) score a positive against each negative; the listwise softmax
+scores it against all of them at once. Every loss sees the same ``(pos, neg)`` scores, so they
+compare on the same negatives and budget.
 
 ``pos`` has shape ``(B,)``, ``neg`` shape ``(B, n_neg)``; each loss returns a scalar mean. Leading
 axes are allowed, ``(..., B)`` with ``(..., B, n_neg)``, and averaged. A loss is a small options
@@ -41,6 +47,20 @@ def softmax(pos: torch.Tensor, neg: torch.Tensor, temperature: float = 1.0) -> t
     """
     logits = torch.cat([pos[..., None], neg], dim=-1) / temperature
     return -F.log_softmax(logits, dim=-1)[..., 0].mean()
+
+
+def pointwise_bce(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy with labels 1 (positive) and 0 (each negative): -log σ(s⁺) - mean log(1 - σ(s⁻)).
+
+    He et al., "Neural Collaborative Filtering", WWW 2017 (the log loss of NCF).
+    """
+    return (-F.logsigmoid(pos) - F.logsigmoid(-neg).mean(-1)).mean()
+
+
+def pointwise_hinge(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """The hinge on single items, max(0, 1 - r f) with r = +1 for the positive and -1 for each
+    negative: max(0, 1 - s⁺) + mean max(0, 1 + s⁻)."""
+    return (F.relu(1 - pos) + F.relu(1 + neg).mean(-1)).mean()
 
 
 @dataclass
@@ -86,7 +106,28 @@ class Softmax(Loss):
         return softmax(pos, neg)
 
 
-LOSSES: dict[str, type[Loss]] = {"bpr": BPR, "hinge": Hinge, "softmax": Softmax}
+@dataclass
+class PointwiseBCE(Loss):
+    """Binary cross-entropy on single items (:func:`pointwise_bce`)."""
+
+    kind = "bce"
+
+    def __call__(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        return pointwise_bce(pos, neg)
+
+
+@dataclass
+class PointwiseHinge(Loss):
+    """max(0, 1 - r f) on single items, r in {-1, +1} (:func:`pointwise_hinge`)."""
+
+    kind = "pointwise-hinge"
+
+    def __call__(self, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        return pointwise_hinge(pos, neg)
+
+
+LOSSES: dict[str, type[Loss]] = {"bpr": BPR, "hinge": Hinge, "softmax": Softmax, "bce": PointwiseBCE,
+                                 "pointwise-hinge": PointwiseHinge}
 
 
 def make_loss(name: str, owner: str = "the model", *, margin: float = 1.0) -> Loss:

@@ -19,7 +19,7 @@ LAYERS = [
     {"experiments"},
     {"analysis"},
     {"serving"},
-    {"cli", "cli_data", "cli_encoders", "cli_lm", "cli_spec", "__init__", "__main__"},
+    {"cli", "cli_data", "cli_encoders", "cli_lm", "cli_ray", "cli_spec", "__init__", "__main__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lmrec.errors import ConfigError
-from lmrec.losses import LOSSES, Hinge, bpr, hinge, make_loss, softmax
+from lmrec.losses import LOSSES, Hinge, bpr, hinge, make_loss, pointwise_bce, pointwise_hinge, softmax
 from lmrec.options import resolve
 
 
@@ -28,6 +28,18 @@ def test_softmax_formula():
     assert softmax(pos, neg).item() == pytest.approx(-math.log(math.e / (math.e + 2)))
 
 
+def test_pointwise_formulas_label_each_item_alone():
+    pos, neg = torch.tensor([0.5, 2.0]), torch.tensor([[-2.0, 0.0], [1.0, 3.0]])
+    # literal hinge max(0, 1 - r f): positives r = +1, negatives r = -1, negatives averaged per row
+    assert pointwise_hinge(pos, neg).item() == pytest.approx(((0.5 + (0 + 1) / 2) + (0 + (2 + 4) / 2)) / 2)
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    row = lambda p, ns: -math.log(sig(p)) - sum(math.log(1 - sig(n)) for n in ns) / len(ns)  # noqa: E731
+    assert pointwise_bce(pos, neg).item() == pytest.approx((row(0.5, [-2, 0]) + row(2, [1, 3])) / 2)
+    # a pointwise loss changes when every score shifts together; a pairwise one does not
+    assert pointwise_bce(pos + 1, neg + 1).item() != pytest.approx(pointwise_bce(pos, neg).item())
+    assert bpr(pos + 1, neg + 1).item() == pytest.approx(bpr(pos, neg).item())
+
+
 def test_losses_decrease_when_positive_wins():
     for kind in LOSSES.values():
         fn = kind()
@@ -37,10 +49,11 @@ def test_losses_decrease_when_positive_wins():
 
 
 def test_unknown_loss_and_bad_margin():
-    with pytest.raises(ConfigError, match="'loss' parameter of X must be one of 'bpr', 'hinge', 'softmax'; got 'mse'"):
+    with pytest.raises(ConfigError, match="'loss' parameter of X must be one of 'bpr', 'hinge', 'softmax', 'bce', "
+                                          "'pointwise-hinge'; got 'mse'"):
         make_loss("mse", "X")
-    with pytest.raises(ConfigError, match="'loss' parameter of LMRanker must be one of 'bpr', 'hinge', 'softmax'; "
-                                          "got 'mse'"):
+    with pytest.raises(ConfigError, match="'loss' parameter of LMRanker must be one of 'bpr', 'hinge', 'softmax', "
+                                          "'bce', 'pointwise-hinge'; got 'mse'"):
         resolve(LOSSES, {"type": "mse"}, owner="LMRanker", param="loss")
     with pytest.raises(ConfigError, match="'margin' parameter of Hinge must be a number > 0; got -1"):
         make_loss("hinge", margin=-1)

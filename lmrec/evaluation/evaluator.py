@@ -124,8 +124,10 @@ def evaluate_task(model: Recommender, task: EvalTask, specs: Sequence[MetricSpec
         mask_seen(scores, task.seen[users])
         scores[:, non_cand] = -torch.inf
         truth = torch.as_tensor(task.truth[users].toarray() > 0, device=device)
-        top = torch.topk(scores, k_max, dim=1).indices
-        hits = torch.gather(truth, 1, top).cpu()
+        top_scores, top = torch.topk(scores, k_max, dim=1)
+        # with fewer than k rankable items, the last slots hold removed (-inf) items: not recommended
+        listed = torch.isfinite(top_scores)
+        hits = (torch.gather(truth, 1, top) & listed).cpu()
         n_pos = truth.sum(1).cpu()
         for s in specs:
             if s.kind in PER_USER:
@@ -134,7 +136,7 @@ def evaluate_task(model: Recommender, task: EvalTask, specs: Sequence[MetricSpec
             valid = torch.isfinite(scores)
             per_user["auc"].append(auc_per_user(scores, truth & valid, valid).cpu().numpy())
         for k, counts in exposure.items():
-            np.add.at(counts, top[:, :k].cpu().numpy().ravel(), 1)
+            np.add.at(counts, top[:, :k][listed[:, :k]].cpu().numpy(), 1)
     cand_idx = np.flatnonzero(task.candidates)
     pop = task.popularity[cand_idx]
     tail = np.zeros(len(cand_idx), dtype=bool)

@@ -1,4 +1,4 @@
-"""BPR-MF: matrix factorisation trained with a pairwise loss (bpr or hinge, by name)."""
+"""BPR-MF: matrix factorisation trained with a ranking loss (bpr, hinge, ... by name: lmrec.losses)."""
 from __future__ import annotations
 
 from typing import Any
@@ -37,7 +37,7 @@ class BPRMF(Factorised, TrainedRecommender):
     Parameters
     ----------
     dim: embedding size.
-    loss: "bpr" or "hinge" (or "softmax" for comparison).
+    loss: "bpr" or "hinge" (or, for comparison, "softmax", or the pointwise "bce" and "pointwise-hinge").
     margin: hinge margin.
     reg: L2 weight on the batch embeddings.
     item_bias: add a learned per-item bias b_i (captures popularity).

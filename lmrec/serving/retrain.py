@@ -11,6 +11,15 @@
    evaluator, over the items both know and the users the current model knows.
 5. Promote (a new version folder written atomically, then CURRENT) only when
    ``candidate >= current - margin``; otherwise keep the current version and say why.
+
+Against flooding and poisoning (fake users pushing items through ``POST /events``):
+
+* a round reads at most ``max_user_events`` events per user and ``max_item_events`` per item (the
+  first received; the rest are dropped and counted);
+* an item whose events in the round reach ``jump_min`` and ``jump_factor`` times what its
+  training popularity predicts is flagged, and a round with a flagged item is not promoted
+  until an operator accepts the item (``accept_jumps``, ``lmrec retrain --accept-jump ID``);
+* a holdout on which both models score 0 shows nothing, so it does not promote either.
 """
 from __future__ import annotations
 
@@ -51,6 +60,11 @@ class RetrainConfig:
     epochs: int = 5
     lr: float | None = None
     seed: int = 2026
+    max_user_events: int = 500
+    max_item_events: int = 5000
+    jump_factor: float = 10.0
+    jump_min: int = 20
+    accept_jumps: tuple[str, ...] = ()
 
 
 @dataclass
@@ -63,6 +77,7 @@ class RetrainResult:
     current_score: float | None = None
     candidate_score: float | None = None
     events: dict[str, int] = field(default_factory=dict)
+    flagged: list[dict[str, Any]] = field(default_factory=list)  # item, events, expected
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +101,31 @@ class _Padded:
 def _positive_events(frame: pd.DataFrame, cfg: RetrainConfig) -> pd.DataFrame:
     keep = frame["type"].isin(cfg.positive_types) & (frame["value"] >= cfg.min_value)
     return frame[keep].sort_values(["received", "id"], kind="stable").reset_index(drop=True)
+
+
+def _capped(events: pd.DataFrame, cfg: RetrainConfig) -> pd.DataFrame:
+    """The first ``max_user_events`` events of each user and ``max_item_events`` of each item
+    (events are in received order)."""
+    keep = (events.groupby("user").cumcount() < cfg.max_user_events).to_numpy()
+    kept = events[keep]
+    return kept[(kept.groupby("item").cumcount() < cfg.max_item_events).to_numpy()].reset_index(drop=True)
+
+
+def popularity_jumps(events: pd.DataFrame, current: Recommender, cfg: RetrainConfig) -> list[dict[str, Any]]:
+    """Items whose events in this round reach ``jump_min`` and ``jump_factor`` times the count their
+    training popularity predicts, (count + 1) / (interactions + items) of the round, largest first."""
+    counts = events["item"].value_counts()
+    train_counts = np.asarray(current.train_matrix_.sum(axis=0)).reshape(-1)
+    by_raw = {str(raw): i for i, raw in enumerate(current.item_ids_.tolist())}
+    total = train_counts.sum() + len(train_counts)
+    flagged = []
+    for item, n in counts.items():
+        index = by_raw.get(str(item))
+        share = (train_counts[index] + 1 if index is not None and index < len(train_counts) else 1) / total
+        expected = len(events) * share
+        if n >= cfg.jump_min and n >= cfg.jump_factor * expected and str(item) not in cfg.accept_jumps:
+            flagged.append({"item": str(item), "events": int(n), "expected": round(float(expected), 2)})
+    return sorted(flagged, key=lambda f: -f["events"])
 
 
 def _merge(current: Recommender, events: pd.DataFrame) -> tuple[Interactions, np.ndarray]:
@@ -130,9 +170,12 @@ def retrain(store: ModelStore, events: EventStore, cfg: RetrainConfig | None = N
     raw = events.events(after_id=through)
     fresh = _positive_events(raw, cfg)
     known_items = {str(i) for i in current.item_ids_.tolist()}
-    usable = fresh[fresh["item"].isin(known_items)].reset_index(drop=True)
-    counts = {"read": len(raw), "positive": len(fresh), "unknown_items": len(fresh) - len(usable)}
-    result = RetrainResult(False, "", version, metric=cfg.metric, events=counts)
+    known = fresh[fresh["item"].isin(known_items)].reset_index(drop=True)
+    usable = _capped(known, cfg)
+    counts = {"read": len(raw), "positive": len(fresh), "unknown_items": len(fresh) - len(known),
+              "over_caps": len(known) - len(usable)}
+    result = RetrainResult(False, "", version, metric=cfg.metric, events=counts,
+                           flagged=popularity_jumps(usable, current, cfg))
     if len(usable) < cfg.min_events:
         result.reason = f"only {len(usable)} usable new events (need {cfg.min_events}); keeping {version}"
         result.seconds = time.perf_counter() - start
@@ -168,7 +211,14 @@ def retrain(store: ModelStore, events: EventStore, cfg: RetrainConfig | None = N
     cand_score = evaluate_task(candidate, task, [spec]).summary()[spec.label]
     cur_score = evaluate_task(_Padded(current, candidate.n_items_), task, [spec]).summary()[spec.label]  # type: ignore[arg-type]
     result.current_score, result.candidate_score = float(cur_score), float(cand_score)
-    if cand_score >= cur_score - cfg.margin:
+    if result.flagged:
+        named = ", ".join(f"{f['item']} ({f['events']} events, {f['expected']} expected)" for f in result.flagged[:5])
+        result.reason = (f"popularity jump in this round's events: {named}; review them, then accept with "
+                         f"--accept-jump ITEM; keeping {version}")
+    elif cand_score == 0 and cur_score == 0:
+        result.reason = (f"both models score {spec.label} 0 on the {len(test)} held-out events: nothing shows the "
+                         f"candidate is not worse; keeping {version}")
+    elif cand_score >= cur_score - cfg.margin:
         through_id = int(usable["id"].iloc[-n_hold:].min()) - 1  # held-out events are learnt next round
         name = store.publish(candidate, metrics={f"holdout_{spec.label}": float(cand_score),
                                                  "events_through_id": through_id, "previous_version": version})

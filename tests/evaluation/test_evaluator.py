@@ -8,6 +8,7 @@ import torch
 from lmrec.data.splits import cold_item_split
 from lmrec.errors import ConfigError
 from lmrec.evaluation import Evaluator
+from lmrec.evaluation.metrics import parse_metric
 from lmrec.models import EASE, MostPopular, Random, Recommender
 
 
@@ -37,6 +38,19 @@ def test_seen_items_removed_and_ranks_counted(tiny_split):
     assert res.per_user["recall@5"].tolist() == [1.0, 1.0]
     # AUC of user 10: item 7 scores above items 8, 9 only, of the 7 unseen negatives
     assert res.per_user["auc"].tolist() == pytest.approx([1.0, 2 / 6])
+
+
+def test_removed_items_never_count_when_fewer_than_k_remain(tiny_split):
+    """10 items, 3 seen: a top-10 list has 7 items. A test item the user has seen (a repeat)
+    is removed from ranking, so it is neither a hit nor exposure, whatever the list length."""
+    from lmrec.evaluation.evaluator import EvalTask, evaluate_task
+
+    model = Fixed().fit(tiny_split.train)
+    repeat = tiny_split.train.subset(np.array([0]))  # user 0's first training item, again as a test item
+    task = EvalTask.build(tiny_split.train, repeat)
+    res = evaluate_task(model, task, [parse_metric("hr@10"), parse_metric("ndcg@10"), parse_metric("coverage@10")])
+    assert res.per_user["hr@10"].tolist() == [0.0] and res.per_user["ndcg@10"].tolist() == [0.0]
+    assert res.aggregate["coverage@10"] == pytest.approx(7 / 10), "only the 7 unseen items were listed"
 
 
 def test_batch_size_does_not_change_results(data_dir):

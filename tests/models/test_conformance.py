@@ -153,7 +153,8 @@ def test_load_rejects_corrupt(tmp_path, tiny_split):
 
 
 def test_bad_parameters_name_the_parameter(tiny_split):
-    with pytest.raises(ConfigError, match="'loss' parameter of BPRMF must be one of 'bpr', 'hinge', 'softmax'; got 'bprr'"):
+    with pytest.raises(ConfigError, match="'loss' parameter of BPRMF must be one of 'bpr', 'hinge', 'softmax', 'bce', "
+                                          "'pointwise-hinge'; got 'bprr'"):
         create_model("bpr-mf", loss="bprr").fit(tiny_split.train)
     with pytest.raises(ConfigError, match="'lam' parameter of EASE must be a number > 0"):
         create_model("ease", lam=-1).fit(tiny_split.train)

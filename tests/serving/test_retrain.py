@@ -26,7 +26,7 @@ def new_events(db, n_users: int = 12) -> SQLiteEventStore:
 
 def test_promotes_a_candidate_that_is_not_worse(store, tmp_path):
     events = new_events(tmp_path / "events.db")
-    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=3, min_events=10))
+    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=3, min_events=10, accept_jumps=("8",)))
     assert result.promoted and result.candidate_version == "v0002" and store.current() == "v0002"
     assert 0 <= result.current_score <= 1 and 0 <= result.candidate_score <= 1
     assert result.events["positive"] == 58 and result.events["read"] == 59 and result.events["holdout"] > 0
@@ -48,7 +48,7 @@ def test_keeps_the_current_model_when_the_candidate_is_worse(store, tmp_path):
 def test_fine_tuning_starts_from_the_current_weights(store, tmp_path):
     events = new_events(tmp_path / "events.db")
     current = Recommender.load(store.current_path())
-    retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, lr=1e-9))
+    assert retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, lr=1e-9, accept_jumps=("8",))).promoted
     candidate = Recommender.load(store.current_path())
     w_old = current.module_.items.proj.weight.detach().numpy()
     w_new = candidate.module_.items.proj.weight.detach().numpy()
@@ -80,6 +80,62 @@ def test_the_holdout_is_the_newest_by_the_servers_clock(store, tmp_path):
     events = SQLiteEventStore(tmp_path / "events.db")
     events.append([Event(f"new{u}", str(i), "click", 1.0, 3e9) for u in range(10) for i in (0, 1, 2, 8)])
     events.append([Event(f"u{u:02d}", "8", "click", 1.0, 1e9) for u in range(10)])  # received last, dated first
-    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, holdout=0.2))
+    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, holdout=0.2, accept_jumps=("8",)))
     assert result.events["holdout"] == 10 and result.promoted
     assert Recommender.load(store.current_path()).manifest_["metrics"]["events_through_id"] == 40
+
+
+def test_the_violin_trend_is_flagged_as_a_jump_until_accepted(store, tmp_path):
+    """22 of the round's 58 events are the violin (item 8), which had 1 of 78 training
+    interactions: about 17x its expected count, so the round waits for an operator."""
+    events = new_events(tmp_path / "events.db")
+    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10))
+    assert not result.promoted and store.current() == "v0001"
+    assert [f["item"] for f in result.flagged] == ["8"] and result.flagged[0]["events"] == 22
+    assert "popularity jump in this round's events: 8 (22 events" in result.reason and "--accept-jump" in result.reason
+
+
+def test_caps_drop_a_flooding_users_events(store, tmp_path):
+    events = new_events(tmp_path / "events.db")
+    events.append([Event("flood", str(i % 8), "click", 1.0, 2e9) for i in range(300)])
+    cfg = RetrainConfig(margin=1.0, epochs=1, min_events=10, max_user_events=8, accept_jumps=("8",))
+    result = retrain(store, events, cfg)
+    assert result.events["over_caps"] == 292 and result.promoted
+
+
+def test_a_holdout_where_both_models_score_zero_promotes_nothing(store, tmp_path):
+    """The known users' newest events repeat an item they already had (the apple): ranking
+    excludes what a user has seen, so neither model can score on that holdout."""
+    events = SQLiteEventStore(tmp_path / "events.db")
+    events.append([Event(f"new{u}", str(i), "click", 1.0, 2e9) for u in range(10) for i in (4, 5, 6)])
+    events.append([Event(f"u{u:02d}", "0", "click", 1.0, 2e9) for u in range(1, 10)])
+    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, holdout=0.23))
+    assert result.events["holdout"] == 9 and result.current_score == result.candidate_score == 0
+    assert not result.promoted and "both models score ndcg@10 0 on the 9 held-out events" in result.reason
+
+
+def test_a_poisoning_attack_through_post_events_is_not_promoted(store, serve, tmp_path, capsys):
+    """25 fake users push the rare piano (9) through the live server (bandwagon style, with the
+    popular apple as filler) while real users keep to their tastes: the round is held back."""
+    import httpx
+
+    from tests.serving.conftest import API_KEY
+
+    db = tmp_path / "events.db"
+    server = serve(store.root, events=db)
+    honest = [{"user": f"new{u}", "item": str(i)} for u in range(10) for i in ((0, 1, 2) if u < 5 else (4, 5, 6))]
+    attack = [{"user": f"bot{b}", "item": item} for b in range(25) for item in ("9", "0")]
+    newest = [{"user": "u00", "item": "3"}, {"user": "u10", "item": "7"}]
+    for batch in (honest, attack, newest):
+        r = httpx.post(server.url + "/events", json={"events": batch}, headers={"X-API-Key": API_KEY}, timeout=30)
+        assert r.status_code == 200, r.text
+    code = main(["retrain", "--model", str(store.root), "--events", str(db), "--epochs", "1", "--min-events", "10",
+                 "--holdout", "0.05", "--margin", "1"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 3 and not out["promoted"] and store.current() == "v0001"
+    assert out["flagged"][0]["item"] == "9" and out["flagged"][0]["events"] == 25
+    assert "popularity jump in this round's events: 9 (25 events" in out["reason"]
+    # the flag is what held it back: with the jump check off, the same round passes the margin
+    code = main(["retrain", "--model", str(store.root), "--events", str(db), "--epochs", "1", "--min-events", "10",
+                 "--holdout", "0.05", "--margin", "1", "--jump-factor", "1000"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["promoted"]
