@@ -1,4 +1,4 @@
-"""The `lmrec` command: data info|prepare, train, evaluate, compare, serve, publish, retrain, encoders.
+"""The `lmrec` command: data info|prepare, train, evaluate, compare, study, serve, publish, retrain, encoders.
 
 Every option maps onto a library parameter: model hyperparameters are given as
 ``NAME:key=value,key=value`` (e.g. ``ease:lam=500``; quote a value with commas, or give
@@ -29,6 +29,7 @@ from lmrec.models.registry import MODELS, create_model
 from lmrec.serving.retrain import RetrainConfig
 from lmrec.training.config import TrainConfig
 from lmrec.cli_ray import launch_ray
+from lmrec.cli_study import add_study_command
 from lmrec.training.distributed import finish, init_from_env
 
 
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_data_commands(sub)  # lmrec/cli_data.py: data info|prepare, built-in names or your own files
+    add_study_command(sub)  # lmrec/cli_study.py: lmrec study SPEC
 
     metrics_help = "metric names, e.g. ndcg@10 recall@10 auc coverage@10"
     train = sub.add_parser("train", help="fit a model on a split and save it",

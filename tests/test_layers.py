@@ -1,5 +1,5 @@
 """Layers import downward only: data -> text -> evaluation -> training -> models -> experiments ->
-analysis -> serving -> cli, and no module imports itself back through others."""
+analysis -> study -> serving -> cli, and no module imports itself back through others."""
 from __future__ import annotations
 
 import ast
@@ -18,8 +18,9 @@ LAYERS = [
     {"models"},
     {"experiments"},
     {"analysis"},
+    {"study"},
     {"serving"},
-    {"cli", "cli_data", "cli_encoders", "cli_lm", "cli_ray", "cli_spec", "__init__", "__main__"},
+    {"cli", "cli_data", "cli_encoders", "cli_lm", "cli_ray", "cli_spec", "cli_study", "__init__", "__main__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

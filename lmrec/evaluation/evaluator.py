@@ -106,6 +106,30 @@ class Evaluator:
         return evaluate_task(model, self.task, self.specs, self.batch_size, self.device)
 
 
+def ranking_scores(model: Recommender, task: EvalTask, users: np.ndarray, device: str = "cpu") -> torch.Tensor:
+    """(B, N) scores of ``users`` as the evaluator ranks them: NaN, seen items and non-candidates -inf."""
+    scores = model.score_batch(users, task.history).to(device=device, dtype=torch.float32).clone()
+    scores[torch.isnan(scores)] = -torch.inf
+    mask_seen(scores, task.seen[users])
+    scores[:, torch.as_tensor(~task.candidates, device=device)] = -torch.inf
+    return scores
+
+
+def top_lists(model: Recommender, task: EvalTask, k: int, users: np.ndarray | None = None, batch_size: int = 1024,
+              device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """(items (U, k), scores (U, k)) the evaluator's top-k lists of ``users`` (default: the task's);
+    a slot with no rankable item left holds item -1 and score -inf."""
+    users = task.users if users is None else users
+    k = min(k, task.truth.shape[1])
+    items, scores = np.full((len(users), k), -1, dtype=np.int64), np.full((len(users), k), -np.inf)
+    for lo in range(0, len(users), batch_size):
+        top_scores, top = torch.topk(ranking_scores(model, task, users[lo: lo + batch_size], device), k, dim=1)
+        ok = torch.isfinite(top_scores)
+        items[lo: lo + len(top)] = torch.where(ok, top, -1).cpu().numpy()
+        scores[lo: lo + len(top)] = top_scores.cpu().double().numpy()
+    return items, scores
+
+
 def evaluate_task(model: Recommender, task: EvalTask, specs: Sequence[MetricSpec], batch_size: int = 1024,
                   device: str = "cpu") -> EvalResult:
     """Score, mask, take top-K and compute every metric, batch by batch."""
@@ -116,13 +140,9 @@ def evaluate_task(model: Recommender, task: EvalTask, specs: Sequence[MetricSpec
     per_user: dict[str, list[np.ndarray]] = {s.label: [] for s in specs if s.per_user}
     list_specs = [s for s in specs if s.kind in LIST_METRICS]
     exposure = {s.k: np.zeros(task.truth.shape[1], dtype=np.int64) for s in list_specs}
-    non_cand = torch.as_tensor(~task.candidates, device=device)
     for lo in range(0, len(task.users), batch_size):
         users = task.users[lo: lo + batch_size]
-        scores = model.score_batch(users, task.history).to(device=device, dtype=torch.float32).clone()
-        scores[torch.isnan(scores)] = -torch.inf
-        mask_seen(scores, task.seen[users])
-        scores[:, non_cand] = -torch.inf
+        scores = ranking_scores(model, task, users, device)
         truth = torch.as_tensor(task.truth[users].toarray() > 0, device=device)
         top_scores, top = torch.topk(scores, k_max, dim=1)
         # with fewer than k rankable items, the last slots hold removed (-inf) items: not recommended

@@ -131,11 +131,13 @@ def rerank_popularity(items: np.ndarray, scores: np.ndarray, popularity: np.ndar
     the model's order."""
     if not 0 <= lam <= 1:
         raise ValueError(f"rerank_popularity: lam must be in [0, 1]; got {lam!r}.")
-    scores = np.asarray(scores, dtype=np.float64)
-    lo, hi = scores.min(axis=1, keepdims=True), scores.max(axis=1, keepdims=True)
+    items = np.asarray(items)
+    listed = items >= 0  # -1: an empty slot (fewer rankable items than the list length)
+    scores = np.where(listed, np.asarray(scores, dtype=np.float64), np.nan)
+    lo, hi = np.nanmin(scores, axis=1, keepdims=True), np.nanmax(scores, axis=1, keepdims=True)
     scaled = (scores - lo) / np.where(hi > lo, hi - lo, 1.0)
     percentile = stats.rankdata(popularity, method="average") / len(popularity)
-    value = (1 - lam) * scaled + lam * (1 - percentile[items])
+    value = np.where(listed, (1 - lam) * scaled + lam * (1 - percentile[np.maximum(items, 0)]), -np.inf)
     order = np.argsort(-value, axis=1, kind="stable")[:, :k]
     return np.take_along_axis(items, order, axis=1)
 

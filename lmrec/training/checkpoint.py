@@ -26,7 +26,7 @@ from lmrec.storage.artifacts import atomic_directory, read_json
 
 FORMAT = 1
 # settings that may change between the run that wrote a checkpoint and the run that resumes it
-FREE = ("epochs", "device", "progress", "run_dir", "checkpoint_dir", "max_minutes")
+FREE = ("epochs", "device", "progress", "run_dir", "checkpoint_dir", "max_minutes", "tracking", "tracking_dir", "run_name")
 
 
 @dataclass

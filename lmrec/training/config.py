@@ -7,6 +7,7 @@ from lmrec.data.sampling import POOLS
 from lmrec.errors import ConfigError, check_choice, check_positive
 from lmrec.evaluation.metrics import parse_metric
 from lmrec.options import Options
+from lmrec.training.tracking import TRACKERS
 
 SAMPLERS = ("uniform", "popularity", "in-batch", "hard", "all", "unseen")
 PRECISIONS = ("fp32", "bf16")
@@ -55,6 +56,10 @@ class TrainConfig(Options):
     checkpoint_dir: a folder for a resumable checkpoint, replaced after every epoch; a run whose
         folder already holds one goes on from it (same settings required; ``epochs`` may grow).
         Written by rank 0 of a distributed run; resumable with any number of processes.
+    tracking: "none", "tensorboard" or "mlflow": send each epoch's record there
+        (:mod:`lmrec.training.tracking`; the extra ``lmrec[tracking]``).
+    tracking_dir: the trackers' folder (TensorBoard event files, the MLflow SQLite store).
+    run_name: the run's name for the trackers (default: the run directory's name, else the time).
     """
 
     epochs: int = 100
@@ -78,6 +83,9 @@ class TrainConfig(Options):
     grad_accum: int = 1
     precision: str = "fp32"
     checkpoint_dir: str | None = None
+    tracking: str = "none"
+    tracking_dir: str = "runs"
+    run_name: str | None = None
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "lr", "n_negatives", "patience", "eval_every", "grad_accum"):
@@ -85,6 +93,7 @@ class TrainConfig(Options):
         check_choice("TrainConfig", "sampler", self.sampler, SAMPLERS)
         check_choice("TrainConfig", "precision", self.precision, PRECISIONS)
         check_choice("TrainConfig", "negative_pool", self.negative_pool, POOLS)
+        check_choice("TrainConfig", "tracking", self.tracking, TRACKERS)
         if self.grad_accum > self.batch_size:
             raise ConfigError(f"The 'grad_accum' parameter of TrainConfig must be at most batch_size "
                               f"({self.batch_size}): each micro-batch needs a row; got {self.grad_accum!r}.")

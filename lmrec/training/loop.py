@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from lmrec.training import checkpoint
 from lmrec.training.config import TrainConfig
 from lmrec.training.distributed import World, all_reduce_gradients, broadcast_value, shard, world
+from lmrec.training.tracking import Tracker, open_tracker
 
 
 class RandomState(Protocol):
@@ -78,21 +79,39 @@ class TrainingLog:
 
 
 class RunLog:
-    """A run directory: ``config.json`` once, ``metrics.jsonl`` one line per epoch."""
+    """A run directory: ``config.json`` once, ``metrics.jsonl`` one line per epoch; and the
+    tracker (TensorBoard, MLflow) that gets each record too."""
 
-    def __init__(self, run_dir: str | None, config: dict[str, Any], records: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, run_dir: str | None, config: dict[str, Any], records: list[dict[str, Any]] | None = None,
+                 tracker: Tracker | None = None) -> None:
         self.path = Path(run_dir) if run_dir else None
         self.records: list[dict[str, Any]] = list(records or [])
+        self.tracker = tracker or Tracker()
         if self.path:
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
             (self.path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in self.records))
+            if self.tracker.link:
+                (self.path / "tracking.txt").write_text(self.tracker.link + "\n")
 
     def log(self, record: dict[str, Any]) -> None:
         self.records.append(record)
+        self.tracker.log(record, int(record.get("epoch", len(self.records))))
         if self.path:
             with (self.path / "metrics.jsonl").open("a") as fh:
                 fh.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        self.tracker.close()
+
+
+def run_tracker(cfg: TrainConfig, config: dict[str, Any]) -> Tracker:
+    """The tracker ``cfg.tracking`` names, for a run named ``cfg.run_name`` (or the run directory's
+    name, else the time)."""
+    if cfg.tracking == "none":
+        return Tracker()
+    name = cfg.run_name or (Path(cfg.run_dir).name if cfg.run_dir else time.strftime("run-%Y%m%d-%H%M%S"))
+    return open_tracker(cfg.tracking, cfg.tracking_dir, name, config)
 
 
 def autocast(cfg: TrainConfig) -> contextlib.AbstractContextManager[Any]:
@@ -186,7 +205,7 @@ def train(task: TrainingTask, cfg: TrainConfig, validate: Callable[[], float] | 
     opt = torch.optim.AdamW(task.param_groups or module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     config = {"model": run_config or {}, "train": cfg.to_dict()}
     at = resume(task, cfg, opt, config, rng)
-    log = RunLog(cfg.run_dir if w.main else None, config, at.records)
+    log = RunLog(cfg.run_dir if w.main else None, config, at.records, run_tracker(cfg, config) if w.main else None)
     show = cfg.progress and w.main
     label = f"valid_{cfg.metric}"
     began, first = time.perf_counter(), at.epoch + 1
@@ -232,6 +251,7 @@ def train(task: TrainingTask, cfg: TrainConfig, validate: Callable[[], float] | 
             checkpoint.save(cfg.checkpoint_dir, at, snapshot(module), opt, config)
         if show:
             tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+    log.close()
     module.eval()
     if at.best_state is not None:
         module.load_state_dict(at.best_state, strict=False)  # the state validated best, its text table included

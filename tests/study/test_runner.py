@@ -1,0 +1,64 @@
+"""A study runs every section, resumes without retraining, and reports what it measured."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lmrec.models.base import Recommender
+from lmrec.study.runner import plan, run_study
+from lmrec.study.spec import load_spec
+
+
+def test_a_second_run_reuses_every_cell_without_training(study_spec, study_out, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"{self.name} was trained again")
+
+    monkeypatch.setattr(Recommender, "fit", refuse)
+    spec = load_spec(study_spec)
+    results = run_study(spec, study_out, progress=False)
+    assert results.computed == 0 and results.reused == len(plan(spec)) == len(results.cells)
+
+
+def test_an_extended_study_computes_only_the_new_cells(study_spec, study_out, tmp_path):
+    spec = load_spec(study_spec)
+    assert spec.fairness is not None
+    spec.fairness.models.append("random")
+    results = run_study(spec, study_out, progress=False)
+    assert results.computed == 1 and results.reused == len(results.cells) - 1
+
+
+def test_the_report_holds_every_section(study_out):
+    report = json.loads((study_out / "report.json").read_text())
+    titles = [s["title"] for s in report["sections"]]
+    assert titles == ["Losses side by side", "Fairness: user groups and item exposure",
+                      "Robustness: noise, attacks and a defence", "Faithful explanations: the deletion test"]
+    losses = report["sections"][0]["tables"][0]
+    assert [row[0] for row in losses["rows"]] in (["**bpr**", "pointwise-hinge"], ["bpr", "**pointwise-hinge**"])
+    fairness = {t["title"]: t for t in report["sections"][1]["tables"]}
+    gaps = fairness["P3: accuracy gaps between user groups (NDCG@10)"]["rows"]
+    assert {(r[0], r[1]) for r in gaps} >= {("most-popular", "gender"), ("itemknn", "activity"), ("itemknn", "age")}
+    explanations = report["sections"][3]["tables"][0]["rows"]
+    assert any(r[0] == "mf" and "not applicable" in r[3] for r in explanations)
+    assert (study_out / "index.html").stat().st_size > 10_000 and len(list((study_out / "plots").glob("*.png"))) == 5
+    md = (study_out / "report.md").read_text()
+    assert "- command: `lmrec study" in md and "- commit: `" in md
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[study]\nseeds = []\n", "seeds must list at least one seed"),
+    ("[losses]\nprotocols = ['P3']\nmodel = 'nope'\n", "names model 'nope', which is neither in"),
+    ("[fairness]\nprotocols = ['P3']\nmodels = ['ease']\nlamdas = [1]\n", r"\[fairness\] has unknown field\(s\) \['lamdas'\]"),
+    ("[losses]\nprotocols = ['P3']\nmodel = 'ease'\nlosses = ['mse']\n", "losses must be among"),
+    ("[models.x]\nmodel = 'bert'\n", r"\[models.x\] needs model = one of"),
+    ("[study\n", "not valid TOML"),
+    ("[robustnes]\n", r"unknown section\(s\) \['robustnes'\]"),
+])
+def test_bad_specs_name_the_file_and_field(tmp_path, text, message):
+    from lmrec.errors import ConfigError
+
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_spec(path)
+    assert str(path) in str(err.value)
