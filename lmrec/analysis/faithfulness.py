@@ -6,6 +6,8 @@ again should push the item further down the ranking than deleting n random histo
 the attributions say what the model actually uses (Samek et al. 2017's region perturbation;
 DeYoung et al. 2020's comprehensiveness). Explainers:
 
+* ``exact``: the model's own additive split of the score (:class:`~lmrec.models.capabilities.AttributesHistory`,
+  LMRanker's mean tower);
 * ``leave-one-out``: s(history) - s(history without j) (:func:`~lmrec.analysis.explain.history_contributions`);
   exact for models whose score is additive in the history (ItemKNN, EASE);
 * ``similarity``: cosine of item vectors between j and the item (what lmrec shows for models
@@ -26,8 +28,16 @@ import torch
 from lmrec.analysis.explain import history_contributions
 from lmrec.evaluation.evaluator import EvalTask, ranking_scores, top_lists
 from lmrec.models.base import Recommender
+from lmrec.models.capabilities import AttributesHistory
 
-EXPLAINERS = ("leave-one-out", "similarity", "random")
+EXPLAINERS = ("exact", "leave-one-out", "similarity", "random")
+
+
+def available(model: Recommender, explainer: str, user: int, item: int, row: sp.csr_matrix) -> bool:
+    """Whether ``explainer`` can attribute ``model``'s scores (``exact`` needs the model's own split)."""
+    if explainer == "exact":
+        return isinstance(model, AttributesHistory) and model.history_attributions(user, item, row) is not None
+    return explainer in EXPLAINERS
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,11 @@ def attribution_order(model: Recommender, explainer: str, user: int, item: int, 
                       rng: np.random.Generator) -> np.ndarray:
     """History items of ``row`` (1, N), most contributing first according to ``explainer``."""
     items = row.indices.copy()
-    if explainer == "leave-one-out":
+    if explainer == "exact" and isinstance(model, AttributesHistory):
+        contrib = model.history_attributions(user, item, row)
+        if contrib is None:
+            raise ValueError(f"{model.name} in this configuration has no exact split of its scores")
+    elif explainer == "leave-one-out":
         _, contrib, _ = history_contributions(model, user, item, row)
     elif explainer == "similarity":
         contrib = model.item_similarity(np.array([item]))[0].numpy()[items]
@@ -65,7 +79,8 @@ def deletion_test(model: Recommender, task: EvalTask, users: np.ndarray, sizes: 
                   explainers: tuple[str, ...] = ("leave-one-out", "similarity"), seed: int = 0) -> DeletionResult:
     """Delete each explainer's top-n history items (n in ``sizes``, at most the history less one)
     and n random ones from each user's history, re-score, and record the explained item's rank
-    increase. The explained item is the user's top item under the task's ranking."""
+    increase. The explained item is the user's top item under the task's ranking. An explainer
+    the model does not support (``exact`` without an exact split) is left out of the result."""
     if not model.uses_history:
         raise ValueError(f"{model.name} does not read the history when scoring: deleting history items changes "
                          "nothing, so the deletion test does not apply")
@@ -77,9 +92,10 @@ def deletion_test(model: Recommender, task: EvalTask, users: np.ndarray, sizes: 
         row = task.history[user]
         if item < 0 or row.nnz < 2:
             continue
-        orders = {e: attribution_order(model, e, int(user), int(item), row, rng) for e in explainers}
+        usable = [e for e in explainers if available(model, e, int(user), int(item), row)]
+        orders = {e: attribution_order(model, e, int(user), int(item), row, rng) for e in usable}
         shuffled = rng.permutation(row.indices)
-        variants = [(e, n, orders[e][:n]) for e in explainers for n in sizes if n < row.nnz]
+        variants = [(e, n, orders[e][:n]) for e in usable for n in sizes if n < row.nnz]
         variants += [("random", n, shuffled[:n]) for n in sizes if n < row.nnz]
         if not variants:
             continue
@@ -90,4 +106,5 @@ def deletion_test(model: Recommender, task: EvalTask, users: np.ndarray, sizes: 
         ranks = (scores > scores[:, int(item)][:, None]).sum(1).numpy()  # 0 = still first
         for (e, n, _), r in zip(variants, ranks):
             (random if e == "random" else drops[e])[n][b] = float(r)
+    drops = {e: d for e, d in drops.items() if any(np.isfinite(v).any() for v in d.values())}
     return DeletionResult(np.asarray(users), top[:, 0], drops, random)

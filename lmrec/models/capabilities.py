@@ -8,7 +8,8 @@ Every model follows :class:`lmrec.models.base.Recommender`. Some can do more, an
   the factor space (text models read the profile);
 * :class:`AddsItems` -- new items with text are rankable at once, without retraining;
 * :class:`ItemText` -- the item table the model reads text from (titles for pages and reports);
-* :class:`ExplainsFields` -- how much each text field of an item adds to its score.
+* :class:`ExplainsFields` -- how much each text field of an item adds to its score;
+* :class:`AttributesHistory` -- an exact split of a score into one part per history item.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import pandas as pd
 import torch
 
@@ -79,3 +81,13 @@ class ExplainsFields(ABC):
     @abstractmethod
     def field_contributions(self, user_vector: torch.Tensor, item: int) -> tuple[list[str], list[str], list[float]]:
         """(field names, their values, score drop when the field is blanked) for ``item``."""
+
+
+class AttributesHistory(ABC):
+    """Scores that split exactly into one additive part per history item (plus a part of the user's own)."""
+
+    @abstractmethod
+    def history_attributions(self, user: int | None, item: int, row: sp.csr_matrix) -> np.ndarray | None:
+        """(len(row.indices),) each history item's part of the score of item index ``item`` for
+        the history ``row`` (1, N) of user index ``user`` (None: a new user); None when this
+        configuration's score has no such split."""

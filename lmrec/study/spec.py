@@ -89,7 +89,7 @@ class ExplanationsSection:
     models: list[str]
     users: int = 200
     sizes: list[int] = field(default_factory=lambda: [1, 3, 5])
-    explainers: list[str] = field(default_factory=lambda: ["leave-one-out", "similarity"])
+    explainers: list[str] = field(default_factory=lambda: ["exact", "leave-one-out", "similarity"])
     seeds: list[int] | None = None
 
 

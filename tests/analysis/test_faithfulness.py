@@ -45,3 +45,25 @@ def test_orders_and_inapplicable_models(split):
     mf = BPRMF(dim=4, config=TrainConfig(epochs=1, progress=False)).fit(split.train)
     with pytest.raises(ValueError, match="does not read the history when scoring"):
         deletion_test(mf, task, task.users[:3])
+
+
+@pytest.mark.parametrize("scorer", ["dot", "cosine"])
+def test_the_mean_towers_exact_split_adds_up_to_the_score(split, scorer, tmp_path):
+    from lmrec.models import LMRanker
+    from lmrec.models.lm import ItemTower
+
+    model = LMRanker(items=ItemTower(dim=16), scorer=scorer, cache_dir=tmp_path,
+                     config=TrainConfig(epochs=2, batch_size=512, progress=False)).fit(split.train)
+    row = model.train_matrix_[3]
+    parts = model.history_attributions(3, 7, row)
+    assert parts is not None and parts.shape == (row.nnz,)
+    score = float(model.score_rows(np.array([3]), row)[0, 7])
+    assert parts.sum() == pytest.approx(score, rel=1e-4, abs=1e-5), "no user text or ID part: the parts are the score"
+    # the exact explainer is usable in the deletion test, and beats random deletions on average
+    task = EvalTask.build(split.train, split.test)
+    result = deletion_test(model, task, task.users[:40], sizes=(3,), explainers=("exact",), seed=0)
+    assert np.nanmean(result.drops["exact"][3]) >= np.nanmean(result.random[3])
+    attention = LMRanker(items=ItemTower(dim=16), user="attention", cache_dir=tmp_path,
+                         config=TrainConfig(epochs=1, batch_size=512, progress=False)).fit(split.train)
+    assert attention.history_attributions(3, 7, row) is None
+    assert "exact" not in deletion_test(attention, task, task.users[:5], sizes=(1,), explainers=("exact",)).drops

@@ -24,7 +24,7 @@ import torch
 from lmrec.data.interactions import Interactions
 from lmrec.errors import ArtifactError, ConfigError
 from lmrec.losses import LOSSES, Loss, Softmax
-from lmrec.models.capabilities import AddsItems, ExplainsFields, ItemText, NewUsers
+from lmrec.models.capabilities import AddsItems, AttributesHistory, ExplainsFields, ItemText, NewUsers
 from lmrec.models.graph import normalized_adjacency
 from lmrec.models.lm.items import ItemTower
 from lmrec.models.lm.net import LMNet
@@ -46,7 +46,7 @@ from lmrec.training.config import TrainConfig
 Part = Options | str | dict[str, Any]
 
 
-class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, TrainedRecommender):
+class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory, TrainedRecommender):
     """Language-model representations + pairwise ranking.
 
     Parameters
@@ -201,6 +201,20 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, TrainedRecommender
 
     def _item_vectors(self) -> torch.Tensor:
         return self.item_representations().cpu()
+
+    @torch.no_grad()
+    def history_attributions(self, user: int | None, item: int, row: sp.csr_matrix) -> np.ndarray | None:
+        """With the mean tower, u = mean_j h_j + (user text, user ID), and both scorers are
+        linear in u at a fixed |u| (dot: u · v; cosine: u · v̂ / (|u| τ)), so item j's part is
+        h_j · item_side(v) · |user_side(u)| / |u| / n. Other towers: None."""
+        if not isinstance(self.user_, MeanUser) or row.nnz == 0:
+            return None
+        v = self.item_representations()
+        u = self.user_representations(v, row, None if user is None else torch.as_tensor([user]))[0]
+        scale = self.scorer_.user_side(u[None])[0].norm() / u.norm().clamp(min=1e-12)
+        target = self.scorer_.item_side(v[item][None])[0]
+        h = self.net_.items.history(v)[torch.as_tensor(row.indices, device=v.device)]
+        return (h @ target * scale / row.nnz).float().cpu().numpy()
 
     @torch.no_grad()
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
