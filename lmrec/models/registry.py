@@ -12,10 +12,12 @@ from lmrec.models.itemknn import ItemKNN
 from lmrec.models.lightgcn import LightGCN
 from lmrec.models.lm import LMRanker
 from lmrec.models.mf import BPRMF
+from lmrec.models.peers import CornacBPR, ImplicitModel
 from lmrec.models.popularity import MostPopular, Random
 from lmrec.models.text_knn import TextKNN
 
-MODELS.update({cls.name: cls for cls in (Random, MostPopular, ItemKNN, EASE, BPRMF, LightGCN, TextKNN, LMRanker)})
+MODELS.update({cls.name: cls for cls in (Random, MostPopular, ItemKNN, EASE, BPRMF, LightGCN, TextKNN, LMRanker,
+                                         ImplicitModel, CornacBPR)})
 
 
 PRESET_MODELS = {"lm-ranker": LMRanker}  # models with named configurations (``preset=...``)

@@ -26,6 +26,9 @@ CASES: dict[str, tuple[str, dict]] = {
     "bpr-mf": ("bpr-mf", {"dim": 8, "reg": 0.0, "config": FAST_TRAIN}),
     "lightgcn": ("lightgcn", {"dim": 8, "layers": 1, "reg": 0.0, "config": FAST_TRAIN}),
     "text-knn": ("text-knn", {"cache_dir": None}),
+    "implicit": ("implicit", {"dim": 8, "iterations": 200, "learning_rate": 0.05, "threads": 1}),
+    "implicit[als]": ("implicit", {"algorithm": "als", "dim": 8, "iterations": 15, "threads": 1}),
+    "cornac": ("cornac", {"dim": 8, "max_iter": 200, "learning_rate": 0.05}),
     "lm-ranker": ("lm-ranker", LM),
     "lm-ranker[attention,cosine,item-ids]": ("lm-ranker", {**LM, "user": AttentionUser(max_history=4),
                                                            "items": ItemTower(dim=8, ids=True),
@@ -42,8 +45,8 @@ CASES: dict[str, tuple[str, dict]] = {
         "scorer": Cosine(0.2), "loss": "softmax", "config": UNSEEN}),
 }
 USER_PARAMETERS = {"lm-ranker[mean,hybrid-ids,shared-negatives]"}  # a known user adds a learned ID part
-PERSONALISED = {"itemknn", "ease", "bpr-mf", "lightgcn", "text-knn"} | {c for c, (m, _) in CASES.items()
-                                                                        if m == "lm-ranker"}
+PERSONALISED = {"itemknn", "ease", "bpr-mf", "lightgcn", "text-knn", "implicit", "implicit[als]", "cornac"} \
+    | {c for c, (m, _) in CASES.items() if m == "lm-ranker"}
 
 
 def make(case: str) -> Recommender:
