@@ -74,10 +74,12 @@ def _evaluation(model: Recommender, split: Split, metrics: list[str]) -> tuple[E
 
 
 def loss_cell(ctx: Context, protocol: str, loss: str, seed: int, run: str) -> dict[str, Any]:
-    """The losses section's model trained with ``loss``."""
+    """The losses section's model trained with ``loss`` ("NAME", or "NAME:SAMPLER" to draw its
+    negatives otherwise, e.g. "softmax:all" for the full softmax over the catalogue)."""
     assert ctx.spec.losses is not None
     split = ctx.split(protocol, seed)
-    train = ctx.spec.losses.config.get(protocol, {})
+    loss, _, sampler = loss.partition(":")
+    train = {**ctx.spec.losses.config.get(protocol, {}), **({"sampler": sampler} if sampler else {})}
     model, info = fit(ctx.model(ctx.spec.losses.model, seed, run, train, loss=loss), split.train, split.valid)
     _, out = _evaluation(model, split, ctx.spec.metrics)
     return {**out, **info, "run": run}

@@ -329,6 +329,12 @@ th{background:#f3f3f3}h2{border-bottom:2px solid #444;margin-top:2em}.note{color
 figure{margin:1em 0}img{max-width:100%}dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:600}"""
 
 
+def _tracking(out: Path, run: str) -> str:
+    """Where a run's tracker (TensorBoard folder, MLflow run) is, when one was on."""
+    path = out / "runs" / run / "tracking.txt"
+    return f" (tracked: {html.escape(path.read_text().strip())})" if path.exists() else ""
+
+
 def write_report(results: StudyResults, out: str | Path, command: str) -> Path:
     """Write ``index.html`` (self-contained), ``report.md`` (+ ``plots/*.png``) and ``report.json``."""
     out = Path(out)
@@ -362,7 +368,8 @@ def write_report(results: StudyResults, out: str | Path, command: str) -> Path:
         parts.append("<section><h2>Training runs</h2><p>Each cell's run directory (config.json, metrics.jsonl, "
                      "tracking.txt when a tracker was on).</p><ul>"
                      + "".join(f'<li>{html.escape(sec)}: <a href="runs/{html.escape(run)}/metrics.jsonl">'
-                               f"{html.escape(run)}</a></li>" for sec, _, run in runs) + "</ul></section>")
+                               f"{html.escape(run)}</a>{_tracking(out, run)}</li>" for sec, _, run in runs)
+                     + "</ul></section>")
     parts.append("</body></html>")
     atomic_write_text(out / "index.html", "\n".join(parts))
     atomic_write_text(out / "report.md", "\n".join(md) + "\n")

@@ -15,7 +15,7 @@
     [losses]                     # one model, every loss, same negatives and budget; all seeds
     protocols = ["P3"]
     model = "bpr-mf"
-    losses = ["bce", "pointwise-hinge", "bpr", "hinge", "softmax"]
+    losses = ["bce", "pointwise-hinge", "bpr", "hinge", "softmax", "softmax:all"]   # NAME[:SAMPLER]
 
     [fairness]                   # user-group gaps, item exposure, the re-ranking trade-off
     protocols = ["P3"]
@@ -42,6 +42,7 @@ from typing import Any
 from lmrec.errors import ConfigError
 from lmrec.losses import LOSSES
 from lmrec.models.registry import MODELS
+from lmrec.training.config import SAMPLERS
 from lmrec.training.tracking import TRACKERS
 
 
@@ -49,7 +50,8 @@ from lmrec.training.tracking import TRACKERS
 class LossesSection:
     protocols: list[str]
     model: str
-    losses: list[str] = field(default_factory=lambda: ["bce", "pointwise-hinge", "bpr", "hinge", "softmax"])
+    losses: list[str] = field(default_factory=lambda: ["bce", "pointwise-hinge", "bpr", "hinge", "softmax",
+                                                       "softmax:all"])
     reference: str = "bpr"
     seeds: list[int] | None = None  # default: all the study's seeds
     config: dict[str, dict[str, Any]] = field(default_factory=dict)  # protocol -> TrainConfig fields for it
@@ -177,7 +179,9 @@ def _check(spec: StudySpec) -> None:
                 raise ConfigError(f"{spec.path}: [{sec}] names model {name!r}, which is neither in [models] "
                                   f"({', '.join(spec.models) or 'none'}) nor a registered model ({', '.join(MODELS)}).")
     if spec.losses:
-        bad = [loss for loss in spec.losses.losses if loss not in LOSSES]
+        bad = [loss for loss in spec.losses.losses if loss.partition(":")[0] not in LOSSES
+               or loss.partition(":")[2] not in ("", *SAMPLERS)]
         if bad or spec.losses.reference not in spec.losses.losses:
-            raise ConfigError(f"{spec.path}: [losses] losses must be among {', '.join(LOSSES)} and include the "
-                              f"reference {spec.losses.reference!r}; got {spec.losses.losses}.")
+            raise ConfigError(f"{spec.path}: [losses] losses must be among {', '.join(LOSSES)} (NAME or "
+                              f"NAME:SAMPLER, samplers {', '.join(SAMPLERS)}) and include the reference "
+                              f"{spec.losses.reference!r}; got {spec.losses.losses}.")

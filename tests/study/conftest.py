@@ -20,7 +20,7 @@ config = {{ epochs = 2, batch_size = 8192, lr = 0.01, n_negatives = 2 }}
 [losses]
 protocols = ["P3"]
 model = "mf"
-losses = ["bpr", "pointwise-hinge"]
+losses = ["bpr", "pointwise-hinge", "softmax:all"]
 
 [fairness]
 protocols = ["P3"]

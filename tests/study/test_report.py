@@ -20,7 +20,7 @@ def test_the_report_renders_its_tables_and_plots(study_out):
         page.goto((study_out / "index.html").as_uri())
         assert page.locator("h2").count() == 5  # four sections and the training runs
         assert page.locator("table").count() >= 9
-        assert page.locator("table").first.locator("tbody tr").count() == 2
+        assert page.locator("table").first.locator("tbody tr").count() == 3
         images = page.locator("figure img")
         assert images.count() == 5
         for i in range(images.count()):

@@ -34,7 +34,8 @@ def test_the_report_holds_every_section(study_out):
     assert titles == ["Losses side by side", "Fairness: user groups and item exposure",
                       "Robustness: noise, attacks and a defence", "Faithful explanations: the deletion test"]
     losses = report["sections"][0]["tables"][0]
-    assert [row[0] for row in losses["rows"]] in (["**bpr**", "pointwise-hinge"], ["bpr", "**pointwise-hinge**"])
+    assert [row[0].strip("*") for row in losses["rows"]] == ["bpr", "pointwise-hinge", "softmax:all"]
+    assert sum(row[0].startswith("**") for row in losses["rows"]) == 1, "the best loss is marked"
     fairness = {t["title"]: t for t in report["sections"][1]["tables"]}
     gaps = fairness["P3: accuracy gaps between user groups (NDCG@10)"]["rows"]
     assert {(r[0], r[1]) for r in gaps} >= {("most-popular", "gender"), ("itemknn", "activity"), ("itemknn", "age")}
@@ -50,6 +51,7 @@ def test_the_report_holds_every_section(study_out):
     ("[losses]\nprotocols = ['P3']\nmodel = 'nope'\n", "names model 'nope', which is neither in"),
     ("[fairness]\nprotocols = ['P3']\nmodels = ['ease']\nlamdas = [1]\n", r"\[fairness\] has unknown field\(s\) \['lamdas'\]"),
     ("[losses]\nprotocols = ['P3']\nmodel = 'ease'\nlosses = ['mse']\n", "losses must be among"),
+    ("[losses]\nprotocols = ['P3']\nmodel = 'ease'\nlosses = ['bpr', 'softmax:every']\n", "NAME:SAMPLER"),
     ("[models.x]\nmodel = 'bert'\n", r"\[models.x\] needs model = one of"),
     ("[study\n", "not valid TOML"),
     ("[robustnes]\n", r"unknown section\(s\) \['robustnes'\]"),
