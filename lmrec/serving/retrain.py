@@ -35,7 +35,7 @@ import torch
 
 from lmrec.data.interactions import Interactions
 from lmrec.data.splits import _make
-from lmrec.errors import ConfigError
+from lmrec.errors import ConfigError, check_positive
 from lmrec.evaluation.evaluator import EvalTask, evaluate_task
 from lmrec.evaluation.metrics import parse_metric
 from lmrec.models.base import Recommender
@@ -155,6 +155,8 @@ def retrain(store: ModelStore, events: EventStore, cfg: RetrainConfig | None = N
             train_config: dict[str, Any] | None = None) -> RetrainResult:
     """Run one retraining round on ``store`` with the events in ``events``; see the module doc."""
     cfg = cfg or RetrainConfig()
+    for name in ("max_user_events", "max_item_events", "jump_factor", "jump_min", "min_events", "epochs"):
+        check_positive("RetrainConfig", name, getattr(cfg, name))
     start = time.perf_counter()
     if store.single:
         raise ConfigError(f"{store.root} is a single model directory; retraining promotes versions into a store. "

@@ -66,8 +66,8 @@ class EmbeddingCache:
 
     def _open_part(self, keys_file: Path) -> None:
         vectors_file = keys_file.with_name(keys_file.name.replace(".keys.npy", ".vectors.npy"))
-        try:
-            keys = np.load(keys_file, allow_pickle=False)
+        try:  # both mapped first: a header claiming more rows than the file holds fails here, allocating nothing
+            keys = np.load(keys_file, mmap_mode="r", allow_pickle=False)
             vectors = np.load(vectors_file, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError):
             return
@@ -76,7 +76,7 @@ class EmbeddingCache:
                 or (self.dim is not None and vectors.shape[1] != self.dim)):
             return
         self.dim = int(vectors.shape[1])
-        self._index(keys.view(f"S{KEY_BYTES}").reshape(-1), vectors)
+        self._index(np.array(keys).view(f"S{KEY_BYTES}").reshape(-1), vectors)
 
     def _index(self, keys: np.ndarray, vectors: np.ndarray) -> None:
         part = len(self._vectors)

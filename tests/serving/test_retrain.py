@@ -139,3 +139,9 @@ def test_a_poisoning_attack_through_post_events_is_not_promoted(store, serve, tm
     code = main(["retrain", "--model", str(store.root), "--events", str(db), "--epochs", "1", "--min-events", "10",
                  "--holdout", "0.05", "--margin", "1", "--jump-factor", "1000"])
     assert code == 0 and json.loads(capsys.readouterr().out)["promoted"]
+
+
+def test_gate_settings_are_checked(store, tmp_path):
+    events = new_events(tmp_path / "events.db")
+    with pytest.raises(ConfigError, match="'max_user_events' parameter of RetrainConfig must be a number > 0"):
+        retrain(store, events, RetrainConfig(max_user_events=0))

@@ -52,3 +52,13 @@ def test_single_file_parts_are_converted(tmp_path):
     assert hit.all()
     np.testing.assert_array_equal(got, vectors(2)[::-1])
     assert not list(store.dir.glob("*.safetensors")) and not list(store.dir.glob("*.tmp"))
+
+
+def test_a_header_claiming_more_rows_than_the_file_holds_is_ignored(tmp_path):
+    store = EmbeddingCache(tmp_path, "enc")
+    store.add(["a"], vectors(1))
+    keys = next(store.dir.glob("part-*.keys.npy"))
+    with open(keys, "wb") as fh:  # a header for 10M keys, then the bytes of one
+        np.lib.format.write_array_header_1_0(fh, {"descr": "|u1", "fortran_order": False, "shape": (10_000_000, 32)})
+        fh.write(bytes(32))
+    assert len(EmbeddingCache(tmp_path, "enc")) == 0, "the part is skipped, nothing is allocated for it"
