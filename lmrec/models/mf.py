@@ -28,6 +28,9 @@ class _MF(nn.Module):
         nn.init.zeros_(self.bias.weight)
 
 
+DENSE_SHARE = 4  # a step scores the whole catalogue once its candidates per row reach a quarter of it
+
+
 class BPRMF(Factorised, TrainedRecommender):
     """score(u, i) = <p_u, q_i> [+ b_i], trained on (user, positive, sampled negatives).
 
@@ -75,12 +78,20 @@ class BPRMF(Factorised, TrainedRecommender):
     def _batch_scores(self, rows: np.ndarray, pos: torch.Tensor,
                       neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         p = self.module_.users(self.train_users_[torch.as_tensor(rows)])  # (B, d)
-        items = torch.cat([pos[:, None], neg], dim=1)
-        q = self.module_.items(items)  # (B, 1 + m, d)
-        scores = torch.einsum("bd,bmd->bm", p, q)
+        items = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)
+        weight = self.module_.items.weight  # (N, d)
+        if items.shape[1] * DENSE_SHARE >= len(weight):
+            # negatives over (most of) the catalogue: score every item once, (B, N), and gather;
+            # the per-row lookup below would build a (B, 1 + m, d) tensor
+            scores = torch.gather(p @ weight.T, 1, items)
+            q_norms = weight.pow(2).sum(1)[items]  # (B, 1 + m)
+        else:
+            q = self.module_.items(items)  # (B, 1 + m, d)
+            scores = torch.einsum("bd,bmd->bm", p, q)
+            q_norms = q.pow(2).sum(2)
         if self.item_bias:
             scores = scores + self.module_.bias(items).squeeze(-1)
-        reg = self.reg * (p.pow(2).sum(1).mean() + q.pow(2).sum(2).mean(0).sum())
+        reg = self.reg * (p.pow(2).sum(1).mean() + q_norms.mean(0).sum())
         return scores[:, 0], scores[:, 1:], reg
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
