@@ -20,7 +20,7 @@ from lmrec.study.spec import load_spec
 def cmd_study(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     out = args.out or spec.out
-    results = run_study(spec, out, progress=args.progress, report_only=args.report_only)
+    results = run_study(spec, out, progress=args.progress, report_only=args.report_only, code=args.code_version)
     page = write_report(results, out, "lmrec " + shlex.join(args.argv))
     print(json.dumps({"report": str(page), "cells": len(results.cells), "computed": results.computed,
                       "reused": results.reused, "seconds": round(results.seconds, 1)}, indent=2))
@@ -34,6 +34,8 @@ def add_study_command(sub: Any) -> None:
     p.add_argument("spec", help="a study spec (TOML), e.g. examples/study.toml")
     p.add_argument("--out", help="report folder (default: the spec's [study] out)")
     p.add_argument("--report-only", action="store_true", help="write the report from finished cells only")
+    p.add_argument("--code-version", help="with --report-only: report the cells another code version computed "
+                                          "(their digest, as a report names it)")
     p.add_argument("--progress", type=lambda s: s.lower() != "false", default=sys.stderr.isatty(),
                    help="progress bar over cells (true/false)")
     p.set_defaults(func=cmd_study)

@@ -306,7 +306,7 @@ def provenance(results: StudyResults, command: str) -> dict[str, str]:
             "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
                        f"GPU {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}",
             "versions": f"python {platform.python_version()}, torch {torch.__version__}",
-            "commit": commit, "code version": results.code,
+            "commit": commit, "code version of the cells": results.code,
             "cells": f"{len(results.cells)} ({results.computed} computed now, {results.reused} reused)",
             "seconds": f"{results.seconds:.0f}"}
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from lmrec.errors import ConfigError
 from lmrec.study import cells
 from lmrec.study.spec import StudySpec
 from lmrec.study.store import CellStore, cell_key, code_version
@@ -105,12 +106,15 @@ def _robustness_cells(spec: StudySpec) -> list[Cell]:
 
 
 def run_study(spec: StudySpec, out: str | Path | None = None, *, progress: bool = True,
-              report_only: bool = False) -> StudyResults:
+              report_only: bool = False, code: str | None = None) -> StudyResults:
     """Compute the spec's cells not already stored under ``out``/cells (``report_only``: use
-    the stored ones only, skipping the rest)."""
+    the stored ones only, skipping the rest). ``code``: with ``report_only``, read the cells that
+    another code version computed (the report says which) instead of this one's."""
     out = Path(out or spec.out)
     store = CellStore(out / "cells")
-    code = code_version()
+    if code is not None and not report_only:
+        raise ConfigError("cells of another code version can only be reported (report_only), not extended.")
+    code = code or code_version()
     results = StudyResults(spec, code=code)
     ctx = cells.Context(spec, out)
     start = time.perf_counter()

@@ -77,5 +77,7 @@ def test_group_gap_finds_a_real_gap_and_not_a_false_one():
     assert gap.gap_low < gap.gap < gap.gap_high and abs(gap.gap - 0.2) < 0.03 and gap.p < 1e-6
     same = group_gap(rng.normal(0.3, 0.05, 120), np.array(["a", "b"] * 60))
     assert same.p > 0.01 and same.gap_low < 0.03
+    many = group_gap(rng.normal(0.3, 0.05, 13 * 25), np.repeat(np.arange(13), 25))
+    assert many.gap_low <= many.gap <= many.gap_high and many.p > 0.01, "13 equal groups: an interval about the gap"
     with pytest.raises(ValueError, match="at least 2 groups"):
         group_gap(values[:60], groups[:60])

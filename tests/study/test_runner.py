@@ -64,3 +64,16 @@ def test_bad_specs_name_the_file_and_field(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as err:
         load_spec(path)
     assert str(path) in str(err.value)
+
+
+def test_cells_of_another_code_version_can_be_reported_not_extended(study_spec, study_out):
+    from lmrec.errors import ConfigError
+    from lmrec.study.store import code_version
+
+    spec = load_spec(study_spec)
+    current = run_study(spec, study_out, progress=False, report_only=True, code=code_version())
+    assert current.reused == len(current.cells) > 0
+    other = run_study(spec, study_out, progress=False, report_only=True, code="0123456789ab")
+    assert other.cells == [] and other.code == "0123456789ab"
+    with pytest.raises(ConfigError, match="can only be reported"):
+        run_study(spec, study_out, progress=False, code="0123456789ab")
