@@ -18,18 +18,18 @@ from typing import Any, Sequence
 from lmrec.cli_data import add_data_commands
 from lmrec.cli_encoders import add_encoders_parser
 from lmrec.cli_lm import add_lm_args, add_pretune_parser, init_model, lm_parts
+from lmrec.cli_ray import launch_ray
 from lmrec.cli_spec import parse_model_spec, parse_value
+from lmrec.cli_study import add_study_command
 from lmrec.data import PROTOCOLS, get_protocol, load_split
 from lmrec.data.splits import Split
 from lmrec.errors import ConfigError, LmrecError
-from lmrec.experiments.compare import compare
 from lmrec.evaluation.evaluator import DEFAULT_METRICS, Evaluator
+from lmrec.experiments.compare import compare
 from lmrec.models.base import Recommender
 from lmrec.models.registry import MODELS, create_model
 from lmrec.serving.retrain import RetrainConfig
 from lmrec.training.config import TrainConfig
-from lmrec.cli_ray import launch_ray
-from lmrec.cli_study import add_study_command
 from lmrec.training.distributed import finish, init_from_env
 
 

@@ -17,8 +17,8 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from lmrec.models.text_side import TextSide

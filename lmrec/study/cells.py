@@ -94,7 +94,8 @@ def group_labels(split: Split, users: np.ndarray, groups: list[str]) -> dict[str
         if name == "age" and name in table.columns:  # MovieLens-1M's bands (its age codes fall in them too)
             age = np.asarray(table[name].to_numpy()[users], dtype=np.float64)
             edges, labels = [18, 25, 35, 45, 50, 56], ["<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"]
-            out[name] = [labels[i] if a == a else "unknown" for i, a in zip(np.searchsorted(edges, age, side="right"), age)]
+            bands = np.searchsorted(edges, age, side="right")
+            out[name] = [labels[i] if not np.isnan(a) else "unknown" for i, a in zip(bands, age)]
         elif name == "activity":
             counts = np.bincount(split.train.users, minlength=split.n_users)[users]
             lo, hi = np.quantile(counts, [1 / 3, 2 / 3])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 
 import matplotlib
@@ -27,7 +28,7 @@ def grouped_bars(groups: list[str], bars: dict[str, tuple[list[float], list[floa
     width = 0.8 / max(len(bars), 1)
     for i, (label, (means, errs)) in enumerate(bars.items()):
         xs = [g + (i - (len(bars) - 1) / 2) * width for g in range(len(groups))]
-        ax.bar(xs, means, width, yerr=[e if e == e else 0 for e in errs], capsize=3, label=label)
+        ax.bar(xs, means, width, yerr=[0 if math.isnan(e) else e for e in errs], capsize=3, label=label)
     ax.set_xticks(range(len(groups)), groups)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

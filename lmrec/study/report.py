@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import platform
 import subprocess
 import time
@@ -46,13 +47,13 @@ class Section:
 
 def fmt(x: Any, digits: int = 4) -> str:
     if isinstance(x, float):
-        return "—" if x != x else f"{x:.{digits}f}"
+        return "—" if math.isnan(x) else f"{x:.{digits}f}"
     return str(x)
 
 
 def ci(values: list[float] | np.ndarray, digits: int = 4) -> str:
     mean, half = mean_interval(np.asarray(values, dtype=np.float64))
-    return fmt(mean, digits) if half != half else f"{mean:.{digits}f} ± {half:.{digits}f}"
+    return fmt(mean, digits) if math.isnan(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
 
 
 def mark(diff: float, p: float) -> str:

@@ -64,6 +64,11 @@ class EmbeddingCache:
     def __len__(self) -> int:
         return len(self._keys)
 
+    @property
+    def memory_mapped(self) -> bool:
+        """Whether every stored vector is read through a memory map (none is held in memory)."""
+        return all(isinstance(v, np.memmap) for v in self._vectors)
+
     def _open_part(self, keys_file: Path) -> None:
         vectors_file = keys_file.with_name(keys_file.name.replace(".keys.npy", ".vectors.npy"))
         try:  # both mapped first: a header claiming more rows than the file holds fails here, allocating nothing

@@ -16,7 +16,7 @@ def test_round_trip_reads_through_memory_maps(tmp_path):
     store.add(texts[30:], vectors(20, seed=1))
     again = EmbeddingCache(tmp_path, "enc")
     assert len(again) == 50 and again.dim == 8
-    assert all(isinstance(v, np.memmap) for v in again._vectors), "vectors stay on disk"
+    assert again.memory_mapped, "vectors stay on disk"
     query = ["nope", *texts[::-7], "item 3"]
     hit, got = again.lookup(query)
     assert hit.tolist() == [False] + [True] * (len(query) - 1)
