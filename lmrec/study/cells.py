@@ -26,7 +26,7 @@ from lmrec.experiments.compare import with_seed
 from lmrec.models.base import Recommender
 from lmrec.models.registry import create_model
 from lmrec.models.trained import TrainedRecommender
-from lmrec.study.spec import StudySpec
+from lmrec.study.spec import RobustnessSection, StudySpec
 
 
 class Context:
@@ -135,7 +135,8 @@ def _with_train(split: Split, perturbed: Perturbed) -> Split:
     return replace(split, train=data, valid=replace(split.valid, **grow), test=replace(split.test, **grow))
 
 
-def perturb(split: Split, kind: str, level: float, targets: np.ndarray, sec: Any, seed: int) -> Perturbed:
+def perturb(split: Split, kind: str, level: float, targets: np.ndarray, sec: RobustnessSection,
+            seed: int) -> Perturbed:
     train = split.train
     if kind == "false-positives":
         return add_false_positives(train, level, seed)
