@@ -26,7 +26,7 @@ import scipy.sparse as sp
 import torch
 
 from lmrec.analysis.explain import history_contributions
-from lmrec.evaluation.evaluator import EvalTask, ranking_scores, top_lists
+from lmrec.evaluation.evaluator import EvalTask, top_lists
 from lmrec.models.base import Recommender
 from lmrec.models.capabilities import AttributesHistory
 
@@ -101,8 +101,8 @@ def deletion_test(model: Recommender, task: EvalTask, users: np.ndarray, sizes: 
             continue
         rows = sp.vstack([_without(row, d) for _, _, d in variants], format="csr")
         scores = model.score_rows(np.full(len(variants), user), rows).float().clone()
-        base = ranking_scores(model, task, np.array([user]))[0]  # the original mask: seen items stay removed
-        scores[:, ~torch.isfinite(base)] = -torch.inf
+        scores[:, torch.as_tensor(task.seen[user].indices)] = -torch.inf  # the original mask: seen items stay removed
+        scores[:, torch.as_tensor(~task.candidates)] = -torch.inf
         ranks = (scores > scores[:, int(item)][:, None]).sum(1).numpy()  # 0 = still first
         for (e, n, _), r in zip(variants, ranks):
             (random if e == "random" else drops[e])[n][b] = float(r)

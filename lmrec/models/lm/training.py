@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import torch
 
 from lmrec.data.interactions import Interactions
-from lmrec.models.lm.users import MeanUser, MeanUserModule
+from lmrec.models.lm.users import MeanUser, MeanUserModule, entries
 from lmrec.sparse import csr_product
 from lmrec.training.config import TrainConfig
 from lmrec.training.loop import TrainingTask
@@ -94,16 +94,15 @@ class TextSpaceScores:
         net = self.model.net_
         table, items = net.text.table, net.items
         users = net.users.row_users[rows]
-        user_rows = users.numpy().copy()  # scipy indexing needs writeable arrays
-        there = np.asarray(self.histories[user_rows, pos.cpu().numpy().copy()], dtype=np.float32).reshape(-1)
-        there_t = torch.as_tensor(there, dtype=table.dtype, device=table.device)
+        user_rows = users.numpy()
+        there_t = entries(self.histories, user_rows, pos, table)  # 1 where the row's user has its positive
         at = users.to(table.device)
         count = self.counts[at] - there_t  # (B,) history length without the positive
         text_mean = (self.text_sums[at] - there_t[:, None] * table[pos]) / count.clamp(min=1)[:, None]
         u = items.proj(text_mean) * (count > 0).to(table.dtype)[:, None]  # (B, d)
         ids = items.id_parts()
         if ids is not None:
-            id_sum = csr_product(self.histories[user_rows], ids) - there_t[:, None] * ids[pos]
+            id_sum = csr_product(self.histories[user_rows.copy()], ids) - there_t[:, None] * ids[pos]
             u = u + id_sum / count.clamp(min=1)[:, None]
         u = net.users.finish(u, users)
         cand = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)

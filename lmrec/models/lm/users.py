@@ -241,12 +241,17 @@ def history_sums(h: torch.Tensor, history: sp.csr_matrix) -> tuple[torch.Tensor,
     return csr_product(history, h), torch.as_tensor(np.diff(history.indptr), dtype=h.dtype, device=h.device)
 
 
+def entries(matrix: sp.csr_matrix, rows: np.ndarray, items: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(B,) ``matrix[rows[b], items[b]]`` as a tensor of ``like``'s dtype and device (0 where absent)."""
+    # copies: scipy indexing needs writeable arrays, and arrays from tensors are not
+    there = np.asarray(matrix[rows.copy(), items.cpu().numpy().copy()], dtype=np.float32).reshape(-1)
+    return torch.as_tensor(there, dtype=like.dtype, device=like.device)
+
+
 def leave_out(h: torch.Tensor, history: sp.csr_matrix, total: torch.Tensor, count: torch.Tensor,
               rows: np.ndarray, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sums and counts of ``rows`` (B,) of a binary history, each without its item ``items`` (B,)
     where that row has it (history dropout may have taken it out already)."""
-    # copies: scipy indexing needs writeable arrays, and arrays from tensors are not
-    there = np.asarray(history[np.array(rows), items.cpu().numpy().copy()], dtype=np.float32).reshape(-1)
-    there_t = torch.as_tensor(there, dtype=h.dtype, device=h.device)
+    there_t = entries(history, np.asarray(rows), items, h)
     at = torch.as_tensor(rows, device=h.device)
     return total[at] - there_t[:, None] * h[items], count[at] - there_t
