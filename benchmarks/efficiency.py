@@ -3,8 +3,9 @@
 Sections (each run alone on the machine; every measurement in its own process, so its peak
 memory is its own):
 
-* ``training`` -- LoRA tuning of MiniLM on P2 for two epochs from the frozen P2 model (seed 2026,
-  benchmarks/finetune.py's stage 1), under: fp32, bf16 autocast, gradient accumulation (4
+* ``training`` -- LoRA tuning of MiniLM for two epochs from the frozen model of ``--protocol``
+  (P3 by default, where an epoch takes about a minute and a half; P2's take 7 minutes; seed 2026,
+  benchmarks/finetune.py's stage 1, which must exist: ``finetune.py run --tunings frozen``), under: fp32, bf16 autocast, gradient accumulation (4
   micro-batches), gradient checkpointing, a shorter maximum text length, and one learning rate
   for encoder and heads: s / epoch, peak memory, validation NDCG@10 after the two epochs.
 * ``encoding`` -- texts/s of each encoder in float32, bfloat16 and dynamic int8 on 512 P2
@@ -13,7 +14,8 @@ memory is its own):
   (principal directions): bytes, milliseconds per query, validation NDCG@10 and recall of the
   float32 top 10.
 
-    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/efficiency.py training encoding serving
+    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/efficiency.py training encoding serving \\
+        [--protocol P3]
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, header, run_info  # noqa: E402
-from finetune import STAGE2, base_config, encoder_options, stage1_dir  # noqa: E402
+from finetune import MAX_LENGTH, STAGE2, base_config, encoder_options, stage1_dir  # noqa: E402
 
 from lmrec.data import get_protocol  # noqa: E402
 from lmrec.evaluation import Evaluator  # noqa: E402
@@ -50,22 +52,24 @@ OPTIONS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name -> (encode
     "bf16 autocast": ({}, {"precision": "bf16"}),
     "gradient accumulation x4": ({}, {"grad_accum": 4}),
     "gradient checkpointing": ({"checkpointing": True}, {}),
-    "max length 32 (from 64)": ({"max_length": 32}, {}),
+    "max length halved": ({"max_length": 0.5}, {}),  # a fraction of the protocol's MAX_LENGTH
     "encoder lr = heads lr": ({"lr": None}, {}),
 }
 
 
-def training_option(name: str) -> dict[str, Any]:
-    """Two epochs of LoRA from the frozen P2 model under one option (in this process)."""
+def training_option(name: str, code: str) -> dict[str, Any]:
+    """Two epochs of LoRA from the frozen model of protocol ``code`` under one option (in this process)."""
     enc_change, train_change = OPTIONS[name]
-    split = get_protocol("P2", seed=2026)
-    params = base_config("P2", 2026)
+    if "max_length" in enc_change:
+        enc_change = {**enc_change, "max_length": int(MAX_LENGTH[code] * enc_change["max_length"])}
+    split = get_protocol(code, seed=2026)
+    params = base_config(code, 2026)
     params["config"] = {**params["config"], **STAGE2, "epochs": 2, "patience": 2, "lr": params["config"]["lr"] / 4,
                         **train_change}
-    options = Encoder.from_dict({**encoder_options("P2", "minilm", "lora", 2026).to_dict(), **enc_change})
+    options = Encoder.from_dict({**encoder_options(code, "minilm", "lora", 2026).to_dict(), **enc_change})
     model = LMRanker(encoder=options, **params)
     start = time.perf_counter()
-    model.fit(split.train, split.valid, init_from=Recommender.load(stage1_dir("P2", "minilm", 2026)))
+    model.fit(split.train, split.valid, init_from=Recommender.load(stage1_dir(code, "minilm", 2026)))
     log = model.training_log_
     return {"option": name, "fit_seconds": round(time.perf_counter() - start, 1),
             "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in log])), 1),
@@ -136,7 +140,8 @@ def markdown(res: dict[str, Any]) -> str:
     lines = ["# Efficiency options: speed, memory, quality", ""]
     if "training" in res:
         t = res["training"]
-        lines += ["## LoRA tuning of MiniLM on P2 (two epochs from the frozen P2 model, seed 2026)", "",
+        code = t.get("protocol", "P2")  # results before --protocol were P2's
+        lines += [f"## LoRA tuning of MiniLM on {code} (two epochs from the frozen {code} model, seed 2026)", "",
                   header(t["info"]), "| option | s / epoch (wall / CPU) | peak MB | valid NDCG@10 after 2 epochs |",
                   "|---|---|---|---|"]
         lines += [f"| {r['option']} | {r['seconds_per_epoch']} / {r['cpu_seconds_per_epoch']} | {r['peak_rss_mb']:.0f} | "
@@ -162,9 +167,10 @@ def main() -> int:
     parser.add_argument("sections", nargs="+", choices=["training", "encoding", "serving", "option"])
     parser.add_argument("--option", help="(internal) one training option, in this process")
     parser.add_argument("--encoders", nargs="+", default=["minilm", "mpnet", "smollm2"])
+    parser.add_argument("--protocol", default="P3", choices=["P2", "P3", "P4"], help="training: the protocol")
     args = parser.parse_args()
     if args.sections == ["option"]:
-        print("RESULT " + json.dumps(training_option(args.option)), flush=True)
+        print("RESULT " + json.dumps(training_option(args.option, args.protocol)), flush=True)
         return 0
     res = json.loads(OUT.read_text()) if OUT.exists() else {}
     for section in args.sections:
@@ -172,12 +178,12 @@ def main() -> int:
         if section == "training":
             rows = []
             for name in OPTIONS:
-                out = subprocess.run([sys.executable, __file__, "option", "--option", name], capture_output=True,
-                                     text=True)
+                out = subprocess.run([sys.executable, __file__, "option", "--option", name, "--protocol",
+                                      args.protocol], capture_output=True, text=True)
                 line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
                 rows.append(json.loads(line[-1][7:]) if line else {"option": name, "error": out.stderr[-500:]})
                 print(rows[-1], flush=True)
-            res["training"] = {"info": info, "rows": rows}
+            res["training"] = {"info": info, "protocol": args.protocol, "rows": rows}
         elif section == "encoding":
             res["encoding"] = {"info": info, "rows": encoding_rows(args.encoders)}
         elif section == "serving":

@@ -56,9 +56,15 @@ def pair_scores(model: LMRanker, rows: np.ndarray, pos: torch.Tensor, neg: torch
     else:
         v = net.item_reps(model.adj_, table)  # (N, d)
     u = net.users.train_users(net.items.history(v), rows, pos)  # (B, d)
-    cand = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)
+    return candidate_scores(model, u, v, torch.cat([pos[:, None], neg], dim=1))
+
+
+def candidate_scores(model: LMRanker, u: torch.Tensor, v: torch.Tensor,
+                     cand: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(positive scores (B,), negative scores (B, m), 0) of users ``u`` (B, d) against their
+    candidates ``cand`` (B, 1 + m), positives first, which index the item rows ``v`` (K, d)."""
     if len(u) * len(v) <= DENSE_SCORES:
-        # all (B, N) scores, then gather: the backward of a gather is a cheap dense scatter, while
+        # all (B, K) scores, then gather: the backward of a gather is a cheap dense scatter, while
         # the backward of v[cand] (an accumulating index_put over B * (1 + m) rows) is slow on CPU
         scores = torch.gather(model.scorer_.pair(u, v), 1, cand)
     else:
@@ -79,7 +85,8 @@ class TextSpaceScores:
     With v_j = W e_j + b + id_j and h_j = v_j + hid_j, a user's mean over history items H is
     u = W ē_H + b + mean_H(id + hid) (just 0 for an empty H, as the mean tower gives). The text
     sums Σ_H e_j of every user are computed once (U, T), so a step costs B (2 + m) projections
-    instead of projecting the whole catalogue: an epoch grows with the data, not data x catalogue.
+    instead of projecting the whole catalogue (at most B (1 + m) distinct candidates, each once): an
+    epoch grows with the data, not data x catalogue.
     Equal to :func:`pair_scores` up to floating-point order.
     """
 
@@ -105,9 +112,10 @@ class TextSpaceScores:
             id_sum = csr_product(self.histories[user_rows.copy()], ids) - there_t[:, None] * ids[pos]
             u = u + id_sum / count.clamp(min=1)[:, None]
         u = net.users.finish(u, users)
-        cand = torch.cat([pos[:, None], neg], dim=1)  # (B, 1 + m)
-        scores = self.model.scorer_.pair(u, items.project(table[cand], cand))
-        return scores[:, 0], scores[:, 1:], scores.new_zeros(())
+        # each distinct candidate projected once: with catalogue-wide negatives a batch's (B, 1 + m)
+        # candidates repeat the same few thousand items, whose (B, 1 + m, T) text rows would not fit
+        distinct, local = torch.unique(torch.cat([pos[:, None], neg], dim=1), return_inverse=True)
+        return candidate_scores(self.model, u, items.project(table[distinct], distinct), local)
 
 
 def batch_items(users: np.ndarray, pos: torch.Tensor, neg: torch.Tensor, histories: sp.csr_matrix) -> np.ndarray:

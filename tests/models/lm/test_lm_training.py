@@ -42,12 +42,16 @@ def test_batch_items_cover_positives_negatives_and_histories(catalogue):
     assert read.tolist() == sorted(want)
 
 
-@pytest.mark.parametrize("parts", [
-    {"items": ItemTower(dim=8)},
-    {"items": ItemTower(dim=8, ids=True, history_ids=True), "user": MeanUser(ids=True)},
-], ids=["text", "ids"])
-def test_text_space_means_equal_projected_means(catalogue, parts, monkeypatch, tmp_path):
-    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, n_negatives=4, progress=False, seed=5)
+@pytest.mark.parametrize("parts, sampler, dense", [
+    ({"items": ItemTower(dim=8)}, "uniform", True),
+    ({"items": ItemTower(dim=8, ids=True, history_ids=True), "user": MeanUser(ids=True)}, "uniform", True),
+    ({"items": ItemTower(dim=8), "loss": "softmax"}, "unseen", True),  # every unseen item a negative
+    ({"items": ItemTower(dim=8, ids=True), "loss": "softmax"}, "unseen", False),
+], ids=["text", "ids", "catalogue-negatives", "catalogue-negatives-gathered"])
+def test_text_space_means_equal_projected_means(catalogue, parts, sampler, dense, monkeypatch, tmp_path):
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, n_negatives=4, sampler=sampler, progress=False, seed=5)
+    if not dense:  # scores through v[candidates] instead of a gather from all (B, K) scores
+        monkeypatch.setattr(lm_training, "DENSE_SCORES", 0)
     scores, used = {}, []
     for allowed in (False, True):
         monkeypatch.setattr(lm_training, "text_space", lambda model, allowed=allowed: used.append(allowed) or allowed)
