@@ -142,10 +142,11 @@ def markdown(res: dict[str, Any]) -> str:
         t = res["training"]
         code = t.get("protocol", "P2")  # results before --protocol were P2's
         lines += [f"## LoRA tuning of MiniLM on {code} (two epochs from the frozen {code} model, seed 2026)", "",
-                  header(t["info"]), "| option | s / epoch (wall / CPU) | peak MB | valid NDCG@10 after 2 epochs |",
-                  "|---|---|---|---|"]
-        lines += [f"| {r['option']} | {r['seconds_per_epoch']} / {r['cpu_seconds_per_epoch']} | {r['peak_rss_mb']:.0f} | "
-                  f"{r['valid_ndcg@10']:.4f} |" for r in t["rows"]] + [""]
+                  header(t["info"]), "| option | s / epoch (wall / CPU) | peak MB | valid NDCG@10 after 2 epochs | "
+                  "commit |", "|---|---|---|---|---|"]
+        lines += [f"| {r['option']} | failed: {r['error'][-120:]!r} | | | {r.get('commit', '')[:7]} |" if "error" in r else
+                  f"| {r['option']} | {r['seconds_per_epoch']} / {r['cpu_seconds_per_epoch']} | {r['peak_rss_mb']:.0f} | "
+                  f"{r['valid_ndcg@10']:.4f} | {r.get('commit', '')[:7]} |" for r in t["rows"]] + [""]
     if "encoding" in res:
         e = res["encoding"]
         lines += ["## Encoding throughput (512 P2 item texts, max 64 tokens, batch 32)", "", header(e["info"]),
@@ -168,6 +169,8 @@ def main() -> int:
     parser.add_argument("--option", help="(internal) one training option, in this process")
     parser.add_argument("--encoders", nargs="+", default=["minilm", "mpnet", "smollm2"])
     parser.add_argument("--protocol", default="P3", choices=["P2", "P3", "P4"], help="training: the protocol")
+    parser.add_argument("--options", nargs="+", choices=list(OPTIONS), default=list(OPTIONS),
+                        help="training: the options to (re)run; other rows of the same protocol are kept")
     args = parser.parse_args()
     if args.sections == ["option"]:
         print("RESULT " + json.dumps(training_option(args.option, args.protocol)), flush=True)
@@ -176,13 +179,17 @@ def main() -> int:
     for section in args.sections:
         info = run_info()
         if section == "training":
-            rows = []
-            for name in OPTIONS:
+            kept = res.get("training", {}) if res.get("training", {}).get("protocol") == args.protocol else {}
+            rows = [r for r in kept.get("rows", []) if r["option"] not in args.options]  # rerun: replaced
+            for name in args.options:
                 out = subprocess.run([sys.executable, __file__, "option", "--option", name, "--protocol",
                                       args.protocol], capture_output=True, text=True)
                 line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
-                rows.append(json.loads(line[-1][7:]) if line else {"option": name, "error": out.stderr[-500:]})
+                rows.append({**(json.loads(line[-1][7:]) if line else {"option": name, "error": out.stderr[-500:]}),
+                             "commit": info["commit"], "date": info["date"]})
                 print(rows[-1], flush=True)
+            order = list(OPTIONS)
+            rows.sort(key=lambda r: order.index(r["option"]))
             res["training"] = {"info": info, "protocol": args.protocol, "rows": rows}
         elif section == "encoding":
             res["encoding"] = {"info": info, "rows": encoding_rows(args.encoders)}

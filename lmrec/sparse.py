@@ -33,19 +33,26 @@ def csr_to_torch_csr(m: sp.csr_matrix, device: torch.device | str = "cpu") -> to
                                        check_invariants=False).to(device)
 
 
+def _full_precision_product(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``a @ x`` in ``a``'s precision, outside any autocast (sparse kernels have no bfloat16)."""
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return a @ x.to(a.dtype)
+
+
 class _SparseProduct(torch.autograd.Function):
     """``a @ x`` for a constant sparse ``a`` whose transpose ``a_t`` is at hand: the backward is
     ``a_t @ grad``, one sparse product, where autograd's own backward through a sparse product is
-    several times slower than the forward on CPU (about 25x for CSR, torch 2.13)."""
+    several times slower than the forward on CPU (about 25x for CSR, torch 2.13). A lower-precision
+    ``x`` (bf16 autocast) is multiplied in ``a``'s precision; its gradient comes back in its own."""
 
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        ctx.a_t = a_t
-        return a @ x
+        ctx.a_t, ctx.x_dtype = a_t, x.dtype
+        return _full_precision_product(a, x)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
-        return None, None, ctx.a_t @ grad
+        return None, None, _full_precision_product(ctx.a_t, grad).to(ctx.x_dtype)
 
 
 def sparse_product(a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -54,8 +61,9 @@ def sparse_product(a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor) -> torch
 
 
 def csr_product(m: sp.csr_matrix, x: torch.Tensor) -> torch.Tensor:
-    """``m @ x`` for a constant scipy CSR ``m``; differentiable in ``x`` (the transpose is built only then)."""
+    """``m @ x`` for a constant scipy CSR ``m``, in float32 whatever ``x``'s precision;
+    differentiable in ``x`` (the transpose is built only then)."""
     a = csr_to_torch_csr(m, x.device)
     if not (torch.is_grad_enabled() and x.requires_grad):
-        return a @ x
+        return _full_precision_product(a, x)
     return sparse_product(a, csr_to_torch_csr(m.T.tocsr(), x.device), x)

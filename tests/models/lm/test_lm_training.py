@@ -71,3 +71,14 @@ def test_text_space_applies_to_frozen_affine_mean_models_only(catalogue, tmp_pat
     assert not lm_training.text_space(built(items=ItemTower(dim=8, graph_layers=1)))
     assert not lm_training.text_space(built(user=MeanUser(history_dropout=0.1)))
     assert not lm_training.text_space(built(user="attention"))
+
+
+def test_bf16_autocast_trains_graph_and_sequence_towers(catalogue, tmp_path):
+    """The P3 parts (IDs, graph propagation, sequence tower) under bf16 autocast: the sparse graph
+    product meets bf16 item rows; the model trains and its weights stay float32."""
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.01, n_negatives=4, precision="bf16", progress=False, seed=5)
+    model = LMRanker(cache_dir=tmp_path, config=cfg, items=ItemTower(dim=8, ids=True, graph_layers=2),
+                     user=SequenceUser(ids=True, max_history=6), scorer="cosine").fit(catalogue)
+    assert np.isfinite(model.score(np.arange(5), ids="index")).all()
+    assert len(model.training_log_) == 2 and model.training_log_[-1]["loss"] < model.training_log_[0]["loss"] * 1.5
+    assert all(p.dtype == torch.float32 for p in model.module_.parameters())
