@@ -29,6 +29,18 @@ LORA_TARGETS = {"bert": ["query", "value"], "mpnet": ["q", "v"], "roberta": ["qu
                 "mistral": ["q_proj", "v_proj"]}
 
 
+def dropout_off(model: nn.Module) -> None:
+    """Zero every dropout of an encoder (its layers' and LoRA's), so that training mode, which
+    gradient checkpointing needs (Hugging Face layers checkpoint only while ``training``), computes
+    what eval mode computes. The ranker tunes its encoder this way (lmrec.models.lm.tuned_table);
+    co-interaction pre-tuning keeps its dropout."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        if isinstance(vars(module).get("attention_dropout"), float):  # decoders keep it as a float (llama, qwen2)
+            module.attention_dropout = 0.0
+
+
 class TunableEncoder(nn.Module):
     """An encoder trained with the ranking loss (``options.tune`` "lora" or "full")."""
 

@@ -15,7 +15,8 @@ unbiased estimate of the one over all the items the loss reads. Splicing fresh v
 the positives first, let the loss tell fresh vectors from stale ones: the encoder learnt to move
 every fresh vector towards the users, a shift that is useless once the whole table is refreshed
 (on P2, LoRA fell from the frozen model's validation NDCG@10 0.094 to 0.064). For the same reason
-the encoder runs without dropout while it is tuned.
+the encoder runs without dropout while it is tuned (its dropouts are zeroed, not switched off by
+eval mode: Hugging Face layers checkpoint gradients only in training mode).
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from lmrec.models.lm.text_table import TextTable
-from lmrec.text.tuning import TunableEncoder
+from lmrec.text.tuning import TunableEncoder, dropout_off
 
 
 class TunedTable(TextTable):
@@ -34,6 +35,7 @@ class TunedTable(TextTable):
 
     def __init__(self, table: torch.Tensor, encoder: TunableEncoder, texts: list[str], seed: int = 0) -> None:
         super().__init__(table)
+        dropout_off(encoder.model)  # training mode (for checkpointing) then computes what eval mode does
         self.encoder = encoder
         self.ids, self.mask = encoder.tokenize(texts)  # (N, L) each, on the CPU
         self.grad_items = encoder.options.grad_items
@@ -42,13 +44,6 @@ class TunedTable(TextTable):
         self.refreshes = {"count": 0, "texts": 0, "seconds": 0.0}  # re-encodings of the whole table
         self.rng = np.random.default_rng(seed)
         self._fresh: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def train(self, mode: bool = True) -> TunedTable:
-        """Training mode for the table (fresh vectors spliced in); the encoder itself stays in eval
-        mode, dropout off, so fresh and table vectors agree (see the module's note)."""
-        super().train(mode)
-        self.encoder.eval()
-        return self
 
     def chosen(self, pos: torch.Tensor, neg: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(item indices encoded with gradients this step, their gradient weights): a sample of the

@@ -86,7 +86,8 @@ def test_fresh_vectors_are_written_back_without_dropout(tiny_split, tiny_encoder
     ids, mask = enc.tokenize(texts)
     table = TunedTable(torch.zeros(len(texts), 32), enc, texts)
     table.train()
-    assert table.training and not enc.model.training
+    dropouts = [m for m in enc.model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert table.training and enc.model.training and dropouts and all(m.p == 0.0 for m in dropouts)
     table.training_table(torch.tensor([0, 3, 5]), torch.tensor([[1], [2], [4]]))
     table.after_update()
     written = table.table.abs().sum(1) > 0
@@ -164,3 +165,21 @@ def test_training_from_a_tuned_model_starts_from_its_encoder(tiny_split, tiny_en
         again.fit(tiny_split.train, init_from=source)
         np.testing.assert_allclose(again.text_.encode(["mango"], cache=False), first.text_.encode(["mango"], cache=False),
                                    rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_gradient_checkpointing_recomputes_the_layers_in_a_tuning_step(tiny_split, tiny_encoder, checkpointing):
+    """Checkpointing trades compute for memory: the backward runs each encoder layer's forward
+    again. The tuned encoder trains without dropout, so the values and gradients do not change."""
+    enc = TunableEncoder(Encoder(tiny_encoder, tune="lora", lora=LoRA(rank=2), checkpointing=checkpointing))
+    texts = [f"item {i} {t}" for i, t in enumerate(tiny_split.train.item_table["title"])]
+    table = TunedTable(torch.zeros(len(texts), 32), enc, texts)
+    table.train()
+    calls = []
+    inside = enc.model.base_model.model.encoder.layer[0].attention  # the layer's forward is what is checkpointed
+    inside.register_forward_hook(lambda *args: calls.append(1))
+    ids, mask = enc.tokenize(texts[:6])
+    out = enc(ids, mask)
+    out.sum().backward()
+    assert len(calls) == (2 if checkpointing else 1)
+    torch.testing.assert_close(out.detach(), enc.encode(ids, mask), rtol=1e-5, atol=1e-6)  # no dropout in training
