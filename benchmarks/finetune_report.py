@@ -149,6 +149,15 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
         (enc, tun), value = max(rows.items(), key=lambda kv: kv[1])
         met = "yes" if value >= goal else f"no, short by {goal - value:.4f}"
         lines.append(f"| {text} | {ENCODERS[enc]}, {TUNING[tun]} | {value:.4f} | {met} |")
+    groups = _rows(cells, "P4")
+    knn = groups.get(("text-knn", "-"), [])
+    for (enc, tun), row in sorted(groups.items()):  # the untrained text-kNN on the same seeds, paired
+        for label, what in (("cold", "among cold items"), ("all", "among all items")):
+            found = paired(row, knn, label) if enc not in ("ease", "text-knn") else None
+            if found is not None:
+                met = "yes" if found[0] > 0 and found[1] < 0.05 else "no" + (", worse" if found[1] < 0.05 else "")
+                lines.append(f"| P4 cold items {what} beat text-kNN on the same seeds (paired, p < 0.05) | "
+                             f"{ENCODERS[enc]}, {TUNING[tun]} | Δ {found[0]:+.4f} (p {found[1]:.2g}) | {met} |")
     lora = _rows(cells, "P2").get(("minilm", "lora"), [])
     if lora:
         minutes = max(c["fit_seconds"] for c in lora) / 60

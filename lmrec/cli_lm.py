@@ -36,7 +36,7 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
     "checkpointing": ("encoder", "checkpointing", parse_value, "gradient checkpointing in the encoder (true/false)"),
     "lora-rank": ("lora", "rank", int, "LoRA rank r"),
     "lora-alpha": ("lora", "alpha", float, "LoRA alpha (the update is scaled by alpha / r)"),
-    "lora-dropout": ("lora", "dropout", float, "dropout on the LoRA input"),
+    "lora-dropout": ("lora", "dropout", float, "LoRA input dropout (pretune; the ranker tunes without dropout)"),
     "lora-targets": ("lora", "targets", lambda s: [t for t in s.split(",") if t], "comma-separated module names"),
     "dim": ("items", "dim", int, "representation size d"),
     "projection": ("items", "projection", str, "linear or mlp"),

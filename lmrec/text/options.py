@@ -28,7 +28,8 @@ class LoRA(Options):
 
     rank: int = 8  # r: rank of the update B A
     alpha: float = 16.0  # scale numerator: the update is multiplied by alpha / rank
-    dropout: float = 0.05  # dropout on the adapter's input
+    # dropout on the adapter's input, in co-interaction pre-tuning (the ranker tunes without dropout)
+    dropout: float = 0.05
     targets: list[str] | None = None  # module names to adapt; None: the attention projections of the architecture
 
     def validate(self) -> None:
