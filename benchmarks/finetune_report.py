@@ -135,6 +135,11 @@ def _rows(cells: list[dict[str, Any]], code: str) -> dict[tuple[str, str], list[
     return groups
 
 
+def verdict(found: tuple[float, float]) -> str:
+    """'yes' for a significant gain (Δ, p), else 'no' (', worse' for a significant loss)."""
+    return "yes" if found[0] > 0 and found[1] < 0.05 else "no" + (", worse" if found[1] < 0.05 else "")
+
+
 def targets_table(cells: list[dict[str, Any]]) -> list[str]:
     """Each target of the study against the best row measured so far (mean over its seeds)."""
     lines = ["### Targets", "", "| target | best row so far | value | met? |", "|---|---|---|---|"]
@@ -155,7 +160,7 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
         for label, what in (("cold", "among cold items"), ("all", "among all items")):
             found = paired(row, knn, label) if enc not in ("ease", "text-knn") else None
             if found is not None:
-                met = "yes" if found[0] > 0 and found[1] < 0.05 else "no" + (", worse" if found[1] < 0.05 else "")
+                met = verdict(found)
                 lines.append(f"| P4 cold items {what} beat text-kNN on the same seeds (paired, p < 0.05) | "
                              f"{ENCODERS[enc]}, {TUNING[tun]} | Δ {found[0]:+.4f} (p {found[1]:.2g}) | {met} |")
     lora = _rows(cells, "P2").get(("minilm", "lora"), [])
@@ -169,7 +174,7 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
         for (enc, tun), row in sorted(groups.items()):
             found = paired(row, ref, label) if tun in ("lora", "full", "co") else None
             if found is not None:
-                met = "yes" if found[0] > 0 and found[1] < 0.05 else "no" + (", worse" if found[1] < 0.05 else "")
+                met = verdict(found)
                 lines.append(f"| fine-tuning beats frozen MiniLM on {code} (paired, p < 0.05) | {ENCODERS[enc]}, "
                              f"{TUNING[tun]} | Δ {found[0]:+.4f} (p {found[1]:.2g}) | {met} |")
     return lines + [""]
