@@ -66,7 +66,8 @@ def add_lm_args(parser: argparse.ArgumentParser) -> None:
         g.add_argument(f"--{flag}", dest=f"lm_{flag.replace('-', '_')}", type=kind, default=None, help=text)
     g.add_argument("--bf16", action="store_true", help="bf16 autocast (same as --precision bf16)")
     g.add_argument("--init-from", help="a saved model of the same class whose weights start training "
-                                       "(two-stage tuning: train frozen, then tune the encoder from it)")
+                                       "(two-stage tuning: train frozen, then tune the encoder from it); with a "
+                                       "validation set the start is kept when no epoch beats it")
 
 
 def lm_parts(args: argparse.Namespace, given: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """TrainedRecommender: the part every model trained by the loop shares (BPR-MF, LightGCN, LMRanker)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from torch import nn
@@ -15,7 +16,9 @@ class TrainedRecommender(Recommender):
     """A model with a torch ``module_`` trained by :func:`lmrec.training.loop.train`.
 
     After fitting, ``training_log_`` holds one record per epoch (loss, learning rate, seconds,
-    validation metric) and ``best_epoch_`` the epoch whose weights were kept.
+    validation metric) and ``best_epoch_`` the epoch whose weights were kept: 0 when the model
+    was warm-started (``fit(init_from=...)``) and no epoch beat the start on validation
+    (``start_valid_``, the start's validation metric).
     """
 
     module_: nn.Module
@@ -32,5 +35,6 @@ class TrainedRecommender(Recommender):
         source = self._init_from
         if isinstance(source, TrainedRecommender):
             warm_start(task.module, source.module_)
+            task = replace(task, warm=True)
         log = train(task, cfg, self._validator(train_data, valid, cfg.metric), self.get_params())
-        self.training_log_, self.best_epoch_ = log.records, log.best_epoch
+        self.training_log_, self.best_epoch_, self.start_valid_ = log.records, log.best_epoch, log.start

@@ -56,6 +56,9 @@ class TrainingTask:
     begin_batch: called with each whole batch before ``step`` sees its parts (micro-batches, a
         rank's share): the task draws the batch's negatives there, once, so that accumulation and
         data-parallel processes train on the negatives one process would draw.
+    warm: the module starts from trained weights (``fit(init_from=...)``): with a validation, the
+        loop validates them before the first epoch and keeps them (best epoch 0) when no epoch
+        beats them, so further training never returns a model worse on validation than its start.
     random: the task's random state, saved in checkpoints (None when the task draws nothing).
     """
 
@@ -68,14 +71,17 @@ class TrainingTask:
     before_validation: Callable[[], None] | None = None
     begin_batch: Callable[[np.ndarray], None] | None = None
     random: RandomState | None = None
+    warm: bool = False
 
 
 @dataclass
 class TrainingLog:
-    """Per-epoch records (also in ``cfg.run_dir``) and the epoch whose weights were kept."""
+    """Per-epoch records (also in ``cfg.run_dir``) and the epoch whose weights were kept (0: the
+    warm start's); ``start``: a warm start's validation metric, before any epoch."""
 
     records: list[dict[str, Any]]
     best_epoch: int
+    start: float | None = None
 
 
 class RunLog:
@@ -209,6 +215,12 @@ def train(task: TrainingTask, cfg: TrainConfig, validate: Callable[[], float] | 
     show = cfg.progress and w.main
     label = f"valid_{cfg.metric}"
     began, first = time.perf_counter(), at.epoch + 1
+    start_value = None
+    if validate is not None and task.warm and at.epoch == 0:  # the start competes with the epochs
+        start_value = validation(task, validate, w)
+        at.best, at.best_state, at.best_epoch = start_value, snapshot(module), 0
+        if show:
+            tqdm.write(f"epoch=0 (start) {label}={start_value:.4f}")
     for epoch in range(first, cfg.epochs + 1):
         start, cpu_start = time.perf_counter(), time.process_time()
         if at.stale >= cfg.patience:
@@ -257,7 +269,7 @@ def train(task: TrainingTask, cfg: TrainConfig, validate: Callable[[], float] | 
         module.load_state_dict(at.best_state, strict=False)  # the state validated best, its text table included
     elif task.before_validation is not None:
         task.before_validation()  # no validation ran: bring derived state (a text table) up to date
-    return TrainingLog(log.records, at.best_epoch if at.best_state is not None else len(log.records))
+    return TrainingLog(log.records, at.best_epoch if at.best_state is not None else len(log.records), start_value)
 
 
 def warm_start(module: nn.Module, source: nn.Module) -> int:

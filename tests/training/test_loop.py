@@ -217,3 +217,34 @@ def test_full_catalogue_negatives_leave_items_outside_the_pool_out(tiny_split):
         masks = negatives.masks(users, pos, negatives.draw(users, pos))
         assert masks[:, 9].all(), f"{sampler}: the cold item is never a negative"
         assert not masks[0, 5] and not masks[1, 1], "items of the pool the user has not seen stay negatives"
+
+
+def test_a_warm_start_is_kept_when_no_epoch_beats_it_on_validation():
+    """A warm-started task validates its start first (best epoch 0); training that only makes the
+    validation worse returns the start's weights, and a cold task keeps its best epoch instead."""
+    module = torch.nn.Linear(1, 1, bias=False)
+
+    def run(warm: bool, target: float) -> TrainingLog:
+        with torch.no_grad():
+            module.weight.fill_(1.0)
+        task = TrainingTask(module, lambda rows: (module.weight - 5.0).pow(2).sum(), 8, warm=warm)
+        cfg = TrainConfig(epochs=3, batch_size=4, lr=0.5, patience=5, progress=False)
+        return train_loop(task, cfg, validate=lambda: -abs(module.weight.item() - target))
+
+    log = run(warm=True, target=1.0)  # training pulls the weight to 5, validation wants it at 1
+    assert (log.best_epoch, log.start, len(log.records)) == (0, 0.0, 3) and module.weight.item() == 1.0
+    log = run(warm=False, target=1.0)
+    assert log.best_epoch == 1 and log.start is None and module.weight.item() != 1.0
+    log = run(warm=True, target=5.0)  # an epoch that beats the start wins
+    assert log.best_epoch >= 1 and log.start == -4.0 and module.weight.item() != 1.0
+
+
+def test_fit_from_a_fitted_model_never_returns_a_worse_one_on_validation(tiny_split):
+    cfg = TrainConfig(epochs=30, batch_size=16, lr=0.05, patience=3, progress=False, seed=3)
+    start = BPRMF(dim=8, config=cfg).fit(tiny_split.train, tiny_split.valid)
+    wrecking = TrainConfig(epochs=2, batch_size=16, lr=50.0, patience=3, progress=False, seed=4)
+    model = BPRMF(dim=8, config=wrecking).fit(tiny_split.train, tiny_split.valid, init_from=start)
+    assert model.start_valid_ == pytest.approx(max(r["valid_ndcg@10"] for r in start.training_log_))
+    assert all(r["valid_ndcg@10"] < model.start_valid_ for r in model.training_log_), "a rate of 50 wrecks it"
+    assert model.best_epoch_ == 0
+    np.testing.assert_array_equal(model.score([0, 5], ids="index"), start.score([0, 5], ids="index"))
