@@ -56,10 +56,10 @@ class TrainingTask:
     begin_batch: called with each whole batch before ``step`` sees its parts (micro-batches, a
         rank's share): the task draws the batch's negatives there, once, so that accumulation and
         data-parallel processes train on the negatives one process would draw.
+    random: the task's random state, saved in checkpoints (None when the task draws nothing).
     warm: the module starts from trained weights (``fit(init_from=...)``): with a validation, the
         loop validates them before the first epoch and keeps them (best epoch 0) when no epoch
         beats them, so further training never returns a model worse on validation than its start.
-    random: the task's random state, saved in checkpoints (None when the task draws nothing).
     """
 
     module: nn.Module
