@@ -179,7 +179,8 @@ def parameters(model: LMRanker) -> dict[str, Any]:
     if model.tuned_ is None:
         return heads
     encoder = count_parameters(model.tuned_)
-    return {**heads, "trainable": heads["trainable"] + encoder["trainable"], "encoder": encoder}
+    both = {k: heads[k] + encoder[k] for k in ("trainable", "total")}
+    return {**both, "share": round(both["trainable"] / both["total"], 6), "encoder": encoder}
 
 
 def cold_candidate(name: str, seed: int = 2026) -> dict[str, Any]:
