@@ -6,9 +6,9 @@ memory is its own):
 * ``training`` -- LoRA tuning of MiniLM for two epochs from the frozen model of ``--protocol``
   (P3 by default, where an epoch takes about a minute and a half; P2's take 7 minutes; seed 2026,
   benchmarks/finetune.py's stage 1, which must exist: ``finetune.py run --tunings frozen``), under:
-  fp32, bf16 autocast, gradient accumulation (4
-  micro-batches), gradient checkpointing, a shorter maximum text length, and one learning rate
-  for encoder and heads: s / epoch, peak memory, validation NDCG@10 after the two epochs.
+  fp32, bf16 autocast, gradient accumulation (4 micro-batches), gradient checkpointing, a shorter
+  maximum text length, and one learning rate for encoder and heads: s / epoch, peak memory,
+  validation NDCG@10 after the two epochs.
 * ``encoding`` -- texts/s of each encoder in float32, bfloat16 and dynamic int8 on 512 P2
   item texts, and how close the vectors stay to float32 (mean cosine).
 * ``serving`` -- the P2 model's item table in float32, float16, int8 and with fewer dimensions

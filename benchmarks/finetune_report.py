@@ -135,9 +135,12 @@ def _rows(cells: list[dict[str, Any]], code: str) -> dict[tuple[str, str], list[
     return groups
 
 
-def verdict(found: tuple[float, float]) -> str:
-    """'yes' for a significant gain (Δ, p), else 'no' (', worse' for a significant loss)."""
-    return "yes" if found[0] > 0 and found[1] < 0.05 else "no" + (", worse" if found[1] < 0.05 else "")
+def paired_line(text: str, enc: str, tun: str, found: tuple[float, float]) -> str:
+    """A targets-table row for a paired comparison (Δ, p): 'yes' for a significant gain, else 'no'
+    (', worse' for a significant loss)."""
+    met = "yes" if found[0] > 0 and found[1] < 0.05 else "no" + (", worse" if found[1] < 0.05 else "")
+    value = f"Δ {found[0]:+.4f} (p {found[1]:.2g})"
+    return f"| {text} (paired, p < 0.05) | {ENCODERS[enc]}, {TUNING[tun]} | {value} | {met} |"
 
 
 def targets_table(cells: list[dict[str, Any]]) -> list[str]:
@@ -160,9 +163,7 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
         for label, what in (("cold", "among cold items"), ("all", "among all items")):
             found = paired(row, knn, label) if enc not in ("ease", "text-knn") else None
             if found is not None:
-                met = verdict(found)
-                lines.append(f"| P4 cold items {what} beat text-kNN on the same seeds (paired, p < 0.05) | "
-                             f"{ENCODERS[enc]}, {TUNING[tun]} | Δ {found[0]:+.4f} (p {found[1]:.2g}) | {met} |")
+                lines.append(paired_line(f"P4 cold items {what} beat text-kNN on the same seeds", enc, tun, found))
     lora = _rows(cells, "P2").get(("minilm", "lora"), [])
     if lora:
         minutes = max(c["fit_seconds"] for c in lora) / 60
@@ -174,9 +175,7 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
         for (enc, tun), row in sorted(groups.items()):
             found = paired(row, ref, label) if tun in ("lora", "full", "co") else None
             if found is not None:
-                met = verdict(found)
-                lines.append(f"| fine-tuning beats frozen MiniLM on {code} (paired, p < 0.05) | {ENCODERS[enc]}, "
-                             f"{TUNING[tun]} | Δ {found[0]:+.4f} (p {found[1]:.2g}) | {met} |")
+                lines.append(paired_line(f"fine-tuning beats frozen MiniLM on {code}", enc, tun, found))
     return lines + [""]
 
 
