@@ -55,12 +55,13 @@ TUNINGS = ("frozen", "lora", "full", "co")
 
 
 # P4 candidates, chosen on a cold validation built from P4's training data alone (search-cold):
-# name -> changes to the P4 configuration below
+# name -> changes to the P4 configuration below. "d 384 from the identity": d is the encoder's text
+# size (dim=None), 384 for MiniLM (the search's encoder), 768 for MPNet, 576 for SmolLM2
 COLD_CANDIDATES: dict[str, dict[str, Any]] = {
     "sequence, d 128": {},
     "mean, d 128": {"user": MeanUser()},
-    "mean, d 384 from the identity": {"user": MeanUser(), "items": ItemTower(dim=384, identity_init=True)},
-    "sequence, d 384 from the identity": {"items": ItemTower(dim=384, identity_init=True)},
+    "mean, d 384 from the identity": {"user": MeanUser(), "items": ItemTower(dim=None, identity_init=True)},
+    "sequence, d 384 from the identity": {"items": ItemTower(dim=None, identity_init=True)},
 }
 # the validation-best of COLD_CANDIDATES (see the search table; "sequence, d 384 from the identity"
 # was stopped unfinished after 30 minutes, at commit 44fce8e, and is not a candidate)

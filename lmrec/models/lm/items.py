@@ -20,7 +20,8 @@ Adjacency = tuple[torch.Tensor, torch.Tensor]
 class ItemTower(Options):
     """Item representations v_i = P(e_i) [+ id_i], optionally smoothed over the user-item graph.
 
-    dim: representation size d (the user tower's too).
+    dim: representation size d (the user tower's too); None: the text size T of whichever encoder
+        the model is given (384 for MiniLM, 768 for MPNet), as ``identity_init`` needs.
     projection: "linear" or "mlp" (Linear(T, 2d) -> GELU -> dropout -> Linear(2d, d)).
     dropout: dropout inside the MLP projection.
     ids: add a learned ID embedding per training item (zero for items added later: text alone).
@@ -28,12 +29,12 @@ class ItemTower(Options):
         FISM, Kabbur et al. 2013): h_j = v_j + hid_j. Needs ``ids``.
     graph_layers: LightGCN-style propagation layers K (He et al. 2020): v + mean of layers 1..K
         (0: none). An item without interactions keeps its text representation.
-    identity_init: the linear projection starts as the identity (``dim`` must equal the text size,
-        384 for MiniLM): training starts from the encoder's own space — with the mean tower and
+    identity_init: the linear projection starts as the identity (``dim`` must be None or equal the
+        text size): training starts from the encoder's own space — with the mean tower and
         the cosine scorer, from text-kNN — and learns corrections to it.
     """
 
-    dim: int = 64
+    dim: int | None = 64
     projection: str = "linear"
     dropout: float = 0.1
     ids: bool = False
@@ -42,7 +43,8 @@ class ItemTower(Options):
     identity_init: bool = False
 
     def validate(self) -> None:
-        self.check_range("dim", 1)
+        if self.dim is not None:
+            self.check_range("dim", 1)
         check_choice("ItemTower", "projection", self.projection, ["linear", "mlp"])
         self.check_range("dropout", 0.0, 1.0)
         self.check_range("graph_layers", 0)
@@ -65,7 +67,8 @@ def zero_embedding(n: int, dim: int) -> nn.Embedding:
 class ItemTowerModule(nn.Module):
     def __init__(self, options: ItemTower, text_dim: int, n_items: int) -> None:
         super().__init__()
-        d = options.dim
+        d = options.dim or text_dim
+        self.dim = d  # the model dimension, resolved against the text size
         self.layers = options.graph_layers
         if options.projection == "linear":
             self.proj: nn.Module = nn.Linear(text_dim, d)

@@ -112,8 +112,8 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
     def _build(self, text: TextTable, user_text: torch.Tensor | None) -> None:
         """Set the parts and build the network around a text table (fit and load alike)."""
         self.encoder_, self.items_, self.user_, self.scorer_, self.loss_ = self._parts()
-        self.net_ = LMNet(text, self.items_.build(text.table.shape[1], text.table.shape[0]),
-                          self.user_.build(self.items_.dim, self.n_users_, user_text))
+        items = self.items_.build(text.table.shape[1], text.table.shape[0])
+        self.net_ = LMNet(text, items, self.user_.build(items.dim, self.n_users_, user_text))
         self.module_ = self.net_
 
     def _prepare_graph(self) -> None:

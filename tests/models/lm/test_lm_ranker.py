@@ -182,13 +182,18 @@ def test_every_part_validates_its_options(part, message):
         part.validate()
 
 
-def test_identity_init_starts_as_text_knn(tiny_split):
+@pytest.mark.parametrize("dim", [384, None])  # None: the encoder's text size, whatever the encoder
+def test_identity_init_starts_as_text_knn(tiny_split, tmp_path, dim):
     from lmrec.models import TextKNN
 
-    untrained = LMRanker(items=ItemTower(dim=384, identity_init=True), scorer=Cosine(1.0), cache_dir=None,
+    untrained = LMRanker(items=ItemTower(dim=dim, identity_init=True), scorer=Cosine(1.0), cache_dir=None,
                          config=TrainConfig(epochs=1, lr=1e-12, progress=False)).fit(tiny_split.train)
     knn = TextKNN(cache_dir=None).fit(tiny_split.train)
     np.testing.assert_allclose(untrained.score(["u00", "u10"]), knn.score(["u00", "u10"]), rtol=1e-4, atol=1e-4)
+    untrained.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    assert loaded.get_params()["items"]["dim"] == dim
+    np.testing.assert_array_equal(loaded.score(["u00", "u10"]), untrained.score(["u00", "u10"]))
     with pytest.raises(ConfigError, match="identity_init=True needs dim equal to the text size 384; got dim=8"):
         fit(tiny_split, items=ItemTower(dim=8, identity_init=True))
 
