@@ -21,6 +21,14 @@ from lmrec.models.lm.scorers import SCORERS
 from lmrec.models.lm.users import USER_TOWERS
 from lmrec.text.options import BACKENDS, DTYPES, POOLINGS, TUNE_MODES
 
+
+def dim_value(text: str) -> int | str:
+    """``--dim``: a number, or ``text`` for the encoder's text size (``ItemTower(dim=None)``)."""
+    if text == "text" or text.isdigit():
+        return "text" if text == "text" else int(text)
+    raise argparse.ArgumentTypeError(f"expected a whole number or 'text'; got {text!r}")
+
+
 # flag -> (part, field, type, help); a None part field means "choose the part's kind"
 FLAGS: dict[str, tuple[str, str, Any, str]] = {
     "encoder": ("encoder", "model", str, "encoder name or path (minilm, mpnet, smollm2, multilingual-e5-small, ...)"),
@@ -38,7 +46,9 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
     "lora-alpha": ("lora", "alpha", float, "LoRA alpha (the update is scaled by alpha / r)"),
     "lora-dropout": ("lora", "dropout", float, "LoRA input dropout (pretune; the ranker tunes without dropout)"),
     "lora-targets": ("lora", "targets", lambda s: [t for t in s.split(",") if t], "comma-separated module names"),
-    "dim": ("items", "dim", int, "representation size d"),
+    "dim": ("items", "dim", dim_value, "representation size d, or 'text' for the encoder's text size"),
+    "identity-init": ("items", "identity_init", parse_value,
+                      "the projection starts as the identity (true/false; needs --dim text and --projection linear)"),
     "projection": ("items", "projection", str, "linear or mlp"),
     "item-ids": ("items", "ids", parse_value, "learned item ID embeddings (true/false)"),
     "history-ids": ("items", "history_ids", parse_value, "a second item ID table for histories (true/false)"),
@@ -76,7 +86,7 @@ def lm_parts(args: argparse.Namespace, given: dict[str, Any]) -> dict[str, Any]:
     for flag, (part, field, _, _) in FLAGS.items():
         value = getattr(args, f"lm_{flag.replace('-', '_')}")
         if value is not None:
-            parts.setdefault(part, {})[field] = value
+            parts.setdefault(part, {})[field] = None if value == "text" and flag == "dim" else value
     if not parts:
         return {}
     clash = sorted(set(parts) & set(given) - {"lora"})

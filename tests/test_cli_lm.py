@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lmrec.cli import main
 from lmrec.data import save_split
 
@@ -31,6 +33,22 @@ def test_train_lm_ranker_reaches_every_part_and_two_stages(tiny_split, tiny_enco
     assert params["scorer"] == {"type": "cosine", "temperature": 0.2} and params["loss"] == {"type": "softmax"}
     assert params["config"]["precision"] == "bf16" and params["config"]["grad_accum"] == 2
     assert (tmp_path / "lora" / "encoder" / "adapter_model.safetensors").exists()
+
+
+def test_dim_text_with_identity_init(tiny_split, tiny_encoder, tmp_path, capsys):
+    """--dim text: the model dimension is the encoder's text size, as --identity-init needs."""
+    save_split(tiny_split, tmp_path / "split")
+    base = ["train", "lm-ranker", "--split", str(tmp_path / "split"), "--encoder", tiny_encoder, "--epochs", "1",
+            "--progress", "false", "--identity-init", "true"]
+    code, _, err = run([*base, "--dim", "text", "--out", str(tmp_path / "m")], capsys)
+    assert code == 0, err
+    params = json.loads((tmp_path / "m" / "manifest.json").read_text())["params"]
+    assert params["items"] == {"dim": None, "identity_init": True}
+    code, _, err = run([*base, "--dim", "8", "--out", str(tmp_path / "m8")], capsys)
+    assert code == 2 and "identity_init=True needs dim equal to the text size" in err
+    with pytest.raises(SystemExit):
+        run([*base, "--dim", "wide", "--out", str(tmp_path / "m8")], capsys)
+    assert "argument --dim: expected a whole number or 'text'; got 'wide'" in capsys.readouterr().err
 
 
 def test_part_flag_errors_are_one_line(tiny_split, tmp_path, capsys):

@@ -51,7 +51,7 @@ def test_batch_items_cover_positives_negatives_and_histories(catalogue):
 def test_text_space_means_equal_projected_means(catalogue, parts, sampler, dense, monkeypatch, tmp_path):
     cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, n_negatives=4, sampler=sampler, progress=False, seed=5)
     if not dense:  # scores through v[candidates] instead of a gather from all (B, K) scores
-        monkeypatch.setattr(lm_training, "DENSE_SCORES", 0)
+        monkeypatch.setattr(lm_training, "score_all_rows", lambda *sizes: False)
     scores, used = {}, []
     for allowed in (False, True):
         monkeypatch.setattr(lm_training, "text_space", lambda model, allowed=allowed: used.append(allowed) or allowed)
@@ -59,6 +59,15 @@ def test_text_space_means_equal_projected_means(catalogue, parts, sampler, dense
         scores[allowed] = model.score(np.arange(20), ids="index")
     assert used == [False, True]
     np.testing.assert_allclose(scores[True], scores[False], atol=1e-4, rtol=1e-4)
+
+
+def test_catalogue_wide_negatives_score_all_rows_at_any_batch(monkeypatch):
+    """Gathering B (1 + m) candidate rows of size d costs d times the (B, K) scores when the
+    negatives span the catalogue: those are scored in full however large the batch."""
+    assert lm_training.score_all_rows(8, 100, 8 * 5, 16)  # small: always in full
+    monkeypatch.setattr(lm_training, "DENSE_SCORES", 0)
+    assert lm_training.score_all_rows(4096, 4386, 4096 * 4386, 768)  # every unseen item a negative
+    assert not lm_training.score_all_rows(4096, 10**6, 4096 * 65, 128)  # 64 sampled from a million items
 
 
 def test_text_space_applies_to_frozen_affine_mean_models_only(catalogue, tmp_path):
