@@ -24,8 +24,10 @@ from lmrec.text.options import BACKENDS, DTYPES, POOLINGS, TUNE_MODES
 
 def dim_value(text: str) -> int | str:
     """``--dim``: a number, or ``text`` for the encoder's text size (``ItemTower(dim=None)``)."""
-    if text == "text" or text.isdigit():
-        return "text" if text == "text" else int(text)
+    if text == "text":
+        return text
+    if text.isdigit():
+        return int(text)
     raise argparse.ArgumentTypeError(f"expected a whole number or 'text'; got {text!r}")
 
 
