@@ -3,7 +3,9 @@
 Rows: an encoder (MiniLM 22M, MPNet 110M, SmolLM2 135M decoder) and a tuning mode —
 ``frozen`` (embeddings computed once), ``lora`` and ``full`` (the encoder trained with the ranking
 loss, starting from the frozen model of the same seed: two stages), ``co`` (co-interaction
-pre-fine-tuning of the encoder on the training histories, then used frozen). Each cell
+pre-fine-tuning of the encoder on the training histories, then used frozen). Beside them,
+``ease-blend`` (``--tunings ease-blend``): the frozen ranker and EASE as one ``Blend`` (per-user
+z-scores, the weight chosen on validation), the hybrid of text and collaborative scores. Each cell
 (protocol, encoder, tuning, seed) runs in its own process (its peak memory is its own) and is
 kept in ``benchmarks/results/finetune/`` (JSON + per-user values), so the grid resumes where it
 stopped and grows cell by cell; ``report`` rebuilds ``benchmarks/results/finetune.md``.
@@ -33,7 +35,7 @@ from common import RESULTS, run_info  # noqa: E402
 
 from lmrec.data import cold_validation, get_protocol  # noqa: E402
 from lmrec.evaluation import Evaluator  # noqa: E402
-from lmrec.models import EASE, LMRanker, Recommender, TextKNN  # noqa: E402
+from lmrec.models import EASE, Blend, LMRanker, Recommender, TextKNN  # noqa: E402
 from lmrec.models.lm import Cosine, ItemTower, MeanUser, SequenceUser  # noqa: E402
 from lmrec.models.text_side import TextSide  # noqa: E402
 from lmrec.storage.artifacts import atomic_write_text, load_arrays, save_arrays  # noqa: E402
@@ -52,6 +54,8 @@ MAX_LENGTH = {"P2": 64, "P4": 64, "P3": 32}  # Amazon texts ~45 tokens, MovieLen
 ENCODER_LR = {"lora": 5e-4, "full": 5e-5}
 STAGE2 = dict(epochs=6, patience=2, plateau_decay=0.5)
 TUNINGS = ("frozen", "lora", "full", "co")
+BLEND = "ease-blend"  # not a tuning: the frozen ranker and EASE as one Blend, weights chosen on validation
+EASE_LAM = {"P2": 50.0, "P4": 50.0, "P3": 100.0}  # EASE's validation-chosen λ (benchmarks/baselines.py)
 
 
 # P4 candidates, chosen on a cold validation built from P4's training data alone (search-cold):
@@ -161,10 +165,32 @@ def run_cell(code: str, encoder: str, tuning: str, seed: int) -> dict[str, Any]:
     return {**record, **{"per_user": per_user}}
 
 
+def blend_cell(code: str, encoder: str, seed: int) -> dict[str, Any]:
+    """The frozen ranker of the seed (its stage-1 model; trained here with the frozen configuration when
+    missing) and EASE, blended by per-user z-scores with the weight chosen on validation (step 0.05)."""
+    split = get_protocol(code, seed=seed)
+    start = time.perf_counter()
+    refit = not stage1_dir(code, encoder, seed).exists()
+    if refit:
+        lm = build(code, encoder, "frozen", seed)[0].fit(split.train, split.valid)
+        lm.save(stage1_dir(code, encoder, seed))
+    else:
+        lm = Recommender.load(stage1_dir(code, encoder, seed))
+    fit_start = time.perf_counter()
+    model = Blend(members=[lm, EASE(lam=EASE_LAM[code])], step=0.05).fit(split.train, split.valid)
+    fit_seconds = time.perf_counter() - fit_start
+    scores, per_user = evaluate(model, split, code)
+    return {"protocol": code, "encoder": encoder, "tuning": BLEND, "seed": seed, **scores,
+            "weights": [float(w) for w in model.weights_], "selection": model.selection_, "ranker_refit": refit,
+            "fit_seconds": round(fit_seconds, 1), "cell_seconds": round(time.perf_counter() - start, 1),
+            "parameters": parameters(lm), "per_user": per_user,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
 def baseline_cell(code: str, name: str, seed: int) -> dict[str, Any]:
     """EASE (its validation-chosen λ, benchmarks/baselines.py) and text-kNN beside the grid."""
     split = get_protocol(code, seed=seed)
-    model = EASE(lam={"P3": 100.0}.get(code, 50.0)) if name == "ease" else \
+    model = EASE(lam=EASE_LAM[code]) if name == "ease" else \
         TextKNN(encoder=Encoder("minilm", max_length=MAX_LENGTH[code]), cache_dir=CACHE)
     start = time.perf_counter()
     model.fit(split.train, split.valid)
@@ -226,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="search-cold: the P4 candidates to train on the cold validation")
     parser.add_argument("--protocols", nargs="+", default=["P2", "P4", "P3"])
     parser.add_argument("--encoders", nargs="+", default=["minilm"])
-    parser.add_argument("--tunings", nargs="+", default=list(TUNINGS))
+    parser.add_argument("--tunings", nargs="+", default=list(TUNINGS),
+                        help=f"of {', '.join(TUNINGS)}; or {BLEND}: the frozen ranker blended with EASE")
     parser.add_argument("--seeds", nargs="+", type=int, default=[2026, 2027, 2028])
     parser.add_argument("--baselines", nargs="*", default=["ease", "text-knn"])
     parser.add_argument("--redo", action="store_true", help="run cells that already have a result")
@@ -260,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.action == "cell":  # one cell, in this process (what "run" spawns)
         (code,), (encoder,), (tuning,), (seed,) = args.protocols, args.encoders, args.tunings, args.seeds
-        save_cell(baseline_cell(code, encoder, seed) if tuning == "-" else run_cell(code, encoder, tuning, seed))
+        cell = baseline_cell if tuning == "-" else blend_cell if tuning == BLEND else None
+        save_cell(cell(code, encoder, seed) if cell else run_cell(code, encoder, tuning, seed))
         return 0
     todo = [(c, b, "-", s) for c in args.protocols for b in args.baselines for s in args.seeds[:1]]
     todo += [(c, e, t, s) for s in args.seeds for c in args.protocols for e in args.encoders for t in args.tunings]

@@ -108,11 +108,32 @@ class Evaluator:
 
 def ranking_scores(model: Recommender, task: EvalTask, users: np.ndarray, device: str = "cpu") -> torch.Tensor:
     """(B, N) scores of ``users`` as the evaluator ranks them: NaN, seen items and non-candidates -inf."""
-    scores = model.score_batch(users, task.history).to(device=device, dtype=torch.float32).clone()
+    return rankable(model.score_batch(users, task.history), task, users, device)
+
+
+def rankable(scores: torch.Tensor, task: EvalTask, users: np.ndarray, device: str = "cpu") -> torch.Tensor:
+    """A copy of (B, N) ``scores`` of ``users`` with NaN, seen items and non-candidates set to -inf."""
+    scores = scores.to(device=device, dtype=torch.float32).clone()
     scores[torch.isnan(scores)] = -torch.inf
     mask_seen(scores, task.seen[users])
     scores[:, torch.as_tensor(~task.candidates, device=device)] = -torch.inf
     return scores
+
+
+def top_hits(scores: torch.Tensor, truth: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(top indices (B, k), listed (B, k): the slot holds a rankable item, hits (B, k) on CPU) of masked scores."""
+    top_scores, top = torch.topk(scores, k, dim=1)
+    # with fewer than k rankable items, the last slots hold removed (-inf) items: not recommended
+    listed = torch.isfinite(top_scores)
+    return top, listed, (torch.gather(truth, 1, top) & listed).cpu()
+
+
+def user_values(scores: torch.Tensor, task: EvalTask, users: np.ndarray, spec: MetricSpec) -> np.ndarray:
+    """Per-user values of one top-K metric (ndcg@10, recall@20, ...) for masked (B, N) ``scores``."""
+    truth = torch.as_tensor(task.truth[users].toarray() > 0, device=scores.device)
+    k = min(int(spec.k or 1), int(task.candidates.sum()))
+    _, _, hits = top_hits(scores, truth, k)
+    return PER_USER[spec.kind](hits, truth.sum(1).cpu(), spec.k).numpy()  # type: ignore[arg-type]
 
 
 def top_lists(model: Recommender, task: EvalTask, k: int, users: np.ndarray | None = None, batch_size: int = 1024,
@@ -144,10 +165,7 @@ def evaluate_task(model: Recommender, task: EvalTask, specs: Sequence[MetricSpec
         users = task.users[lo: lo + batch_size]
         scores = ranking_scores(model, task, users, device)
         truth = torch.as_tensor(task.truth[users].toarray() > 0, device=device)
-        top_scores, top = torch.topk(scores, k_max, dim=1)
-        # with fewer than k rankable items, the last slots hold removed (-inf) items: not recommended
-        listed = torch.isfinite(top_scores)
-        hits = (torch.gather(truth, 1, top) & listed).cpu()
+        top, listed, hits = top_hits(scores, truth, k_max)
         n_pos = truth.sum(1).cpu()
         for s in specs:
             if s.kind in PER_USER:

@@ -7,6 +7,7 @@ from typing import Any
 
 from lmrec.errors import ConfigError
 from lmrec.models.base import MODELS, Recommender
+from lmrec.models.blend import Blend
 from lmrec.models.ease import EASE
 from lmrec.models.itemknn import ItemKNN
 from lmrec.models.lightgcn import LightGCN
@@ -17,7 +18,7 @@ from lmrec.models.popularity import MostPopular, Random
 from lmrec.models.text_knn import TextKNN
 
 MODELS.update({cls.name: cls for cls in (Random, MostPopular, ItemKNN, EASE, BPRMF, LightGCN, TextKNN, LMRanker,
-                                         ImplicitModel, CornacBPR)})
+                                         ImplicitModel, CornacBPR, Blend)})
 
 
 PRESET_MODELS = {"lm-ranker": LMRanker}  # models with named configurations (``preset=...``)

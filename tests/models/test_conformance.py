@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lmrec.errors import ArtifactError, ConfigError
-from lmrec.models import MODELS, Recommender, create_model
+from lmrec.models import EASE, MODELS, Recommender, create_model
 from lmrec.models.capabilities import Factorised, NewUsers
 from lmrec.models.lm import AttentionUser, Cosine, ItemTower, MeanUser, SequenceUser
 from lmrec.text.options import Encoder, LoRA
@@ -44,8 +44,13 @@ CASES: dict[str, tuple[str, dict]] = {
         **LM, "user": MeanUser(ids=True, shared_negatives=True), "items": ItemTower(dim=8, ids=True, history_ids=True),
         "scorer": Cosine(0.2), "loss": "softmax", "config": UNSEEN}),
 }
+BLEND_MEMBERS = [{"model": "ease", "params": {"lam": 1.0}}, {"model": "itemknn", "params": {"k": 5}}]
+CASES.update({"blend": ("blend", {"members": BLEND_MEMBERS, "weights": [0.5, 0.5]}),
+              "blend[lm-ranker,ease]": ("blend", {"members": [create_model("lm-ranker", **LM), EASE(lam=1.0)],
+                                                  "weights": [0.7, 0.3]})})
 USER_PARAMETERS = {"lm-ranker[mean,hybrid-ids,shared-negatives]"}  # a known user adds a learned ID part
-PERSONALISED = {"itemknn", "ease", "bpr-mf", "lightgcn", "text-knn", "implicit", "implicit[als]", "cornac"} \
+PERSONALISED = {"itemknn", "ease", "bpr-mf", "lightgcn", "text-knn", "implicit", "implicit[als]", "cornac", "blend",
+                "blend[lm-ranker,ease]"} \
     | {c for c, (m, _) in CASES.items() if m == "lm-ranker"}
 
 
@@ -169,7 +174,7 @@ def test_factors_reproduce_scores(fitted):
     """Where a model offers factors (for vector-index serving), U @ V.T must equal its scores."""
     name, model = fitted
     if not isinstance(model, Factorised):
-        assert name in {"random", "most-popular", "itemknn", "ease", "text-knn"}
+        assert name in {"random", "most-popular", "itemknn", "ease", "text-knn", "blend", "blend[lm-ranker,ease]"}
         return
     u, v = model.factors()
     np.testing.assert_allclose((u @ v.T).numpy(), model.score(np.arange(model.n_users_), ids="index"), rtol=1e-4, atol=1e-4)
