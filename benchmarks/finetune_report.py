@@ -12,7 +12,8 @@ from lmrec.evaluation.stats import mean_interval, paired_test
 
 ENCODERS = {"minilm": "MiniLM-L6 (22M)", "mpnet": "MPNet-base (110M)", "smollm2": "SmolLM2-135M (decoder)",
             "ease": "EASE", "text-knn": "text-kNN (MiniLM, frozen)"}
-TUNING = {"frozen": "frozen", "lora": "LoRA r8", "full": "full", "co": "co-interaction → frozen", "-": "—"}
+TUNING = {"frozen": "frozen", "lora": "LoRA r8", "full": "full", "co": "co-interaction → frozen",
+          "ease-blend": "frozen, blended with EASE", "-": "—"}
 METRIC = {"P2": "test", "P3": "test", "P4": "cold"}  # the headline metric per protocol (P4: among cold items)
 TITLES = {"P2": "P2 Scientific leave-one-out: test NDCG@10",
           "P3": "P3 ML-100K temporal: test NDCG@10",
@@ -166,11 +167,10 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
         lines.append(f"| {text} | {ENCODERS[enc]}, {TUNING[tun]} | {value:.4f} | {met} |")
     groups = _rows(cells, "P4")
     knn = groups.get(("text-knn", "-"), [])
-    for (enc, tun), row in sorted(groups.items()):  # the untrained text-kNN on the same seeds, paired
-        for label, what in (("cold", "among cold items"), ("all", "among all items")):
-            found = paired(row, knn, label) if enc not in ("ease", "text-knn") else None
-            if found is not None:
-                lines.append(paired_line(f"P4 cold items {what} beat text-kNN on the same seeds", enc, tun, found))
+    for label, what in (("cold", "among cold items"), ("all", "among all items")):  # text-kNN, same seeds, paired
+        best = best_paired({k: v for k, v in groups.items() if k[0] not in ("ease", "text-knn")}, knn, label)
+        if best is not None:
+            lines.append(paired_line(f"P4 cold items {what} beat text-kNN on the same seeds", *best))
     lora = sorted(_rows(cells, "P2").get(("minilm", "lora"), []), key=lambda c: c["seed"])
     if lora:  # each run's stage-2 fit with its torch threads; met when one run fits in 30 minutes
         runs = "; ".join(f"seed {c['seed']}: {c['fit_seconds'] / 60:.0f} min, {c['epochs']} epochs, "
@@ -180,12 +180,18 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
                      f"{runs} | {'yes' if fastest <= 30 else 'no'} |")
     for code, label in (("P2", "test"), ("P4", "cold")):
         groups = _rows(cells, code)
-        ref = groups.get(("minilm", "frozen"), [])
-        for (enc, tun), row in sorted(groups.items()):
-            found = paired(row, ref, label) if tun in ("lora", "full", "co") else None
-            if found is not None:
-                lines.append(paired_line(f"fine-tuning beats frozen MiniLM on {code}", enc, tun, found))
+        best = best_paired({k: v for k, v in groups.items() if k[1] in ("lora", "full", "co")},
+                           groups.get(("minilm", "frozen"), []), label)
+        if best is not None:
+            lines.append(paired_line(f"fine-tuning beats frozen MiniLM on {code}", *best))
     return lines + [""]
+
+
+def best_paired(groups: dict[tuple[str, str], list[dict[str, Any]]], ref: list[dict[str, Any]],
+                label: str) -> tuple[str, str, tuple[float, float]] | None:
+    """(encoder, tuning, (Δ, p)) of the row with the largest paired gain over ``ref`` (None: nothing to pair)."""
+    found = [(enc, tun, f) for (enc, tun), row in sorted(groups.items()) if (f := paired(row, ref, label))]
+    return max(found, key=lambda x: x[2][0]) if found else None
 
 
 def coverage(cells: list[dict[str, Any]]) -> list[str]:
@@ -202,6 +208,24 @@ def coverage(cells: list[dict[str, Any]]) -> list[str]:
             f"{len(have)} of the {len(planned)} planned cells (protocols × encoders {', '.join(GRID['encoders'])} × "
             f"tunings {', '.join(GRID['tunings'])} × seeds 2026-2028) have a result: {listed or 'none'}. "
             "Every other cell has not been run yet (`finetune.py run` resumes the grid cell by cell).", ""]
+
+
+def blend_table(cells: list[dict[str, Any]]) -> list[str]:
+    """The blend's weight search per cell: each member alone and the chosen weight (validation only)."""
+    rows = sorted((c for c in cells if c["tuning"] == "ease-blend"), key=lambda c: (c["protocol"], c["seed"]))
+    if not rows:
+        return []
+    lines = ["### Search (validation only): the weight of the frozen ranker against EASE in the blend", "",
+             "Grid step 0.05 over w (ranker) and 1 − w (EASE) on per-user z-scores; the ranker alone is w = 1, EASE "
+             "alone w = 0. The ranker is the frozen row's stage-1 model of the seed (retrained with its configuration "
+             "where that model was not kept).", "",
+             "| protocol | encoder | seed | ranker alone | EASE alone | chosen w | blend | ranker retrained |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in rows:
+        by_w = {round(r["weights"][0], 6): r["ndcg@10"] for r in c["selection"]}
+        lines.append(f"| {c['protocol']} | {ENCODERS[c['encoder']]} | {c['seed']} | {by_w[1.0]:.4f} | {by_w[0.0]:.4f} "
+                     f"| {c['weights'][0]:.2f} | {c['valid_ndcg@10']:.4f} | {'yes' if c['ranker_refit'] else 'no'} |")
+    return lines + [""]
 
 
 def write_report(cells: list[dict[str, Any]], search: dict[str, list[dict[str, Any]]] | None = None,
@@ -221,6 +245,6 @@ def write_report(cells: list[dict[str, Any]], search: dict[str, list[dict[str, A
     lines += targets_table(cells) + coverage(cells)
     notes = RESULTS / "finetune" / "notes.md"  # conditions of the runs, written by whoever ran them
     lines += ["### Notes", "", notes.read_text().strip(), ""] if notes.exists() else []
-    lines += cold_search_table(cold or []) + search_table(search or {}, cells)
+    lines += cold_search_table(cold or []) + search_table(search or {}, cells) + blend_table(cells)
     (RESULTS / "finetune.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -61,3 +61,18 @@ def test_errors_are_one_line(data_dir, tmp_path, capsys):
     assert code == 2 and "is not a directory" in err
     code, _, err = run(["data", "info", "ml-1m", "--data-dir", str(tmp_path)], capsys)
     assert code == 2 and "dataset 'ml-1m' not found" in err
+
+
+def test_train_a_blend_from_json(data_dir, tmp_path, capsys):
+    spec = 'blend:{"members": ["itemknn", {"model": "ease", "params": {"lam": 100}}], "step": 0.5}'
+    code, out, _ = run(["train", spec, "--protocol", "P3", "--data-dir", str(data_dir), "--out", str(tmp_path / "b")],
+                       capsys)
+    assert code == 0 and (tmp_path / "b" / "member-0" / "manifest.json").exists()
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert len(manifest["extra"]["selection"]) == 3 and sum(manifest["extra"]["weights"]) == pytest.approx(1.0)
+    code, out, _ = run(["evaluate", str(tmp_path / "b"), "--protocol", "P3", "--data-dir", str(data_dir),
+                        "--metrics", "ndcg@10"], capsys)
+    assert code == 0 and json.loads(out)["ndcg@10"] > 0.05
+    code, _, err = run(["train", 'blend:{"members": ["ease", "bpr-mf"]}', "--protocol", "P3", "--data-dir",
+                        str(data_dir), "--out", str(tmp_path / "c")], capsys)
+    assert code == 2 and "does not score from the history" in err and not (tmp_path / "c").exists()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,6 +38,7 @@ from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, check_csr
                                      load_arrays, read_manifest, save_arrays, write_json)
 
 
+LoadRules = Callable[[dict[str, Any], Path], dict[str, Any]]  # (manifest, folder) -> parameters to replace
 MODELS: dict[str, type[Recommender]] = {}  # name -> class; filled by lmrec.models.registry (the list of models)
 
 
@@ -258,8 +259,8 @@ class Recommender:
     def _save_files(self, directory: Path) -> None:
         """Write files beyond manifest and arrays (e.g. a tuned encoder) into the artifact folder."""
 
-    def _load_files(self, directory: Path) -> None:
-        """Read what :meth:`_save_files` wrote."""
+    def _load_files(self, directory: Path, rules: LoadRules | None) -> None:
+        """Read what :meth:`_save_files` wrote (a model saved inside this one is loaded with ``rules``)."""
 
     def save(self, directory: str | Path, *, metrics: dict[str, float] | None = None) -> Path:
         """Write ``manifest.json`` + ``model.safetensors`` atomically into ``directory``."""
@@ -281,14 +282,18 @@ class Recommender:
         return Path(directory)
 
     @classmethod
-    def load(cls, directory: str | Path, *, params: dict[str, Any] | None = None) -> Recommender:
+    def load(cls, directory: str | Path, *, params: dict[str, Any] | None = None,
+             rules: LoadRules | None = None) -> Recommender:
         """Load a saved model; ``Recommender.load`` picks the class from the manifest.
 
         ``params``: constructor parameters that replace the saved ones (a server's own settings,
         e.g. ``cache_dir``); the manifest read back in ``manifest_`` is left as saved.
+        ``rules``: a function (manifest, folder) -> parameters that replace the saved ones, applied
+        to this model and to every model saved inside it (a blend's members): a server's policy.
         """
         d = Path(directory)
         manifest = read_manifest(d, kind="model")
+        params = {**(rules(manifest, d) if rules else {}), **(params or {})}
         name = manifest.get("class")
         if name not in MODELS:
             raise ArtifactError(f"{d}: unknown model class {name!r}; supported: {', '.join(MODELS)}.")
@@ -301,7 +306,7 @@ class Recommender:
                                 f"{manifest.get('lmrec_version', '0.1.0')}); this lmrec ({LMREC_VERSION}) reads "
                                 f"{name!r} layout {klass.layout}. Retrain it with this version (lmrec train ...).")
         try:
-            model = klass(**{**manifest["params"], **(params or {})})
+            model = klass(**{**manifest["params"], **params})
         except TypeError as exc:
             raise ArtifactError(f"{d}/manifest.json: parameters do not fit {klass.__name__} ({exc}).") from None
         arrays = load_arrays(d / "model.safetensors")
@@ -313,6 +318,6 @@ class Recommender:
         model.fingerprint_ = manifest["fingerprint"]
         model.manifest_ = manifest
         model._set_extra(manifest.get("extra", {}))
-        model._load_files(d)
+        model._load_files(d, rules)
         model._set_state(arrays)
         return model

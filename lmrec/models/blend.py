@@ -29,7 +29,7 @@ from lmrec.data.interactions import Interactions
 from lmrec.errors import ArtifactError, ConfigError, check_positive
 from lmrec.evaluation.evaluator import EvalTask, rankable, user_values
 from lmrec.evaluation.metrics import PER_USER, parse_metric
-from lmrec.models.base import MODELS, Recommender
+from lmrec.models.base import MODELS, LoadRules, Recommender
 
 MAX_GRID = 5000  # weight vectors tried on validation at most (members x step)
 Member = Recommender | str | dict[str, Any]
@@ -199,12 +199,12 @@ class Blend(Recommender):
         for i, m in enumerate(self.members_):
             m.save(directory / f"member-{i}")
 
-    def _load_files(self, directory: Path) -> None:
+    def _load_files(self, directory: Path, rules: LoadRules | None) -> None:
         members = []
         for i, spec in enumerate(self.members):  # specs, checked by _set_extra
             if spec["model"] == Blend.name:
                 raise ArtifactError(f"{directory}: member {i} of a blend cannot be a blend.")
-            m = Recommender.load(directory / f"member-{i}")
+            m = Recommender.load(directory / f"member-{i}", rules=rules)
             if m.name != spec["model"] or (m.n_users_, m.n_items_) != (self.n_users_, self.n_items_):
                 raise ArtifactError(f"{directory}/member-{i}: a {m.name!r} model of {m.n_users_} users x {m.n_items_} "
                                     f"items, where the manifest lists a {spec['model']!r} member of {self.n_users_} x "

@@ -33,7 +33,6 @@ from safetensors import safe_open
 from lmrec.errors import ArtifactError, LmrecError
 from lmrec.models.base import Recommender
 from lmrec.models.capabilities import Factorised, NewUsers
-from lmrec.storage.artifacts import read_manifest
 from lmrec.text.sources import SOURCES
 
 TEST_PROFILE = "a test profile"
@@ -90,9 +89,8 @@ def _encoder(value: Any, path: Path, settings: LoadSettings) -> Any:
 
 def load_version(path: Path, settings: LoadSettings) -> Recommender:
     """Load the model in ``path`` with the server's settings and check it (:func:`check_model`)."""
-    manifest = read_manifest(path, kind="model")
     try:
-        model = Recommender.load(path, params=server_params(manifest, path, settings))
+        model = Recommender.load(path, rules=lambda found, folder: server_params(found, folder, settings))
     except LmrecError:
         raise
     except Exception as exc:  # a truncated safetensors file, mismatched shapes, a wrong type in the manifest

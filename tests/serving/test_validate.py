@@ -45,3 +45,25 @@ def test_the_server_sets_path_like_parameters(tmp_path):
             server_params({"params": {"encoder": {"model": given}}}, tmp_path, LoadSettings())
     with pytest.raises(ArtifactError, match="'params' must be an object"):
         server_params({"params": [1]}, tmp_path, LoadSettings())
+
+
+def test_a_blend_member_gets_the_server_policy_too(tiny_model, tiny_data, tmp_path):
+    """The server's rules reach the models saved inside a blend: a member's manifest names neither
+    the encoder folder nor the embedding cache the server uses."""
+    import json
+
+    from lmrec.models import EASE, Blend, Recommender
+    from lmrec.serving.validate import load_version
+
+    blend = Blend(members=[Recommender.load(tiny_model), EASE(lam=1.0)], weights=[0.5, 0.5]).fit(tiny_data)
+    blend.save(tmp_path / "b")
+    member = tmp_path / "b" / "member-0" / "manifest.json"
+    manifest = json.loads(member.read_text())
+    manifest["params"]["cache_dir"] = str(tmp_path / "outside-cache")
+    member.write_text(json.dumps(manifest))
+    loaded = load_version(tmp_path / "b", LoadSettings(cache_dir=None))
+    assert loaded.members_[0].cache_dir is None
+    manifest["params"]["encoder"] = "/etc"
+    member.write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactError, match="member-0/manifest.json: params.encoder.model is '/etc'"):
+        load_version(tmp_path / "b", LoadSettings())

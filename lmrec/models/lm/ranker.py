@@ -24,6 +24,7 @@ import torch
 from lmrec.data.interactions import Interactions
 from lmrec.errors import ArtifactError, ConfigError
 from lmrec.losses import LOSSES, Loss, Softmax
+from lmrec.models.base import LoadRules
 from lmrec.models.capabilities import AddsItems, AttributesHistory, ExplainsFields, ItemText, NewUsers
 from lmrec.models.graph import normalized_adjacency
 from lmrec.models.lm.items import ItemTower
@@ -363,7 +364,7 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
             for name, data in self.encoder_files_.items():
                 (target / name).write_bytes(data)
 
-    def _load_files(self, directory: Path) -> None:
+    def _load_files(self, directory: Path, rules: LoadRules | None) -> None:
         self.tuned_, self.encoder_files_ = None, {}
         options = self.text_.options
         if options.trainable:
