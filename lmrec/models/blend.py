@@ -32,6 +32,7 @@ from lmrec.evaluation.metrics import PER_USER, parse_metric
 from lmrec.models.base import MODELS, LoadRules, Recommender
 
 MAX_GRID = 5000  # weight vectors tried on validation at most (members x step)
+SCORE_BUDGET = 1 << 26  # member scores held at once in the weight search (floats: 256 MB)
 Member = Recommender | str | dict[str, Any]
 
 
@@ -159,8 +160,9 @@ class Blend(Recommender):
         spec, grid = parse_metric(self.metric), simplex_grid(len(self.members_), self.step)
         totals = np.zeros(len(grid))
         weights = torch.as_tensor(grid, dtype=torch.float32)
-        for lo in range(0, len(task.users), 1024):
-            users = task.users[lo: lo + 1024]
+        batch = max(1, min(1024, SCORE_BUDGET // (len(self.members_) * self.n_items_)))
+        for lo in range(0, len(task.users), batch):
+            users = task.users[lo: lo + batch]
             z = self._member_scores(users, task.history[users])  # (members, B, N)
             for g in range(len(grid)):
                 blended = torch.einsum("m,mbn->bn", weights[g], z)
@@ -202,13 +204,14 @@ class Blend(Recommender):
     def _load_files(self, directory: Path, rules: LoadRules | None) -> None:
         members = []
         for i, spec in enumerate(self.members):  # specs, checked by _set_extra
-            if spec["model"] == Blend.name:
-                raise ArtifactError(f"{directory}: member {i} of a blend cannot be a blend.")
-            m = Recommender.load(directory / f"member-{i}", rules=rules)
-            if m.name != spec["model"] or (m.n_users_, m.n_items_) != (self.n_users_, self.n_items_):
-                raise ArtifactError(f"{directory}/member-{i}: a {m.name!r} model of {m.n_users_} users x {m.n_items_} "
-                                    f"items, where the manifest lists a {spec['model']!r} member of {self.n_users_} x "
-                                    f"{self.n_items_}.")
+            if spec["model"] == Blend.name or spec["model"] not in MODELS:
+                raise ArtifactError(f"{directory}/manifest.json: member {i} is a {spec['model']!r} model; a blend's "
+                                    f"members are one of {', '.join(m for m in MODELS if m != Blend.name)}.")
+            # loading through the listed class refuses a folder holding another class (a nested blend) unread
+            m = MODELS[spec["model"]].load(directory / f"member-{i}", rules=rules)
+            if (m.n_users_, m.n_items_) != (self.n_users_, self.n_items_):
+                raise ArtifactError(f"{directory}/member-{i}: a model of {m.n_users_} users x {m.n_items_} items in a "
+                                    f"blend of {self.n_users_} x {self.n_items_}.")
             members.append(m)
         self.members_ = members
 

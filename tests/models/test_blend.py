@@ -111,6 +111,21 @@ def test_saved_blend_round_trips_and_rejects_tampering(tiny_split, tmp_path):
         with pytest.raises(ArtifactError, match=match):
             Recommender.load(bad)
         shutil.rmtree(bad)
+    for members, match in (([{"model": "ease"}, {"model": "blend"}], "member 1 is a 'blend' model"),
+                           ([{"model": "ease"}, {"model": "nope"}], "member 1 is a 'nope' model"),
+                           ({"model": "ease"}, "members must be a list")):
+        params = {**manifest["params"], "members": members}
+        shutil.copytree(tmp_path / "b", bad)
+        (bad / "manifest.json").write_text(json.dumps({**manifest, "params": params}))
+        with pytest.raises(ArtifactError, match=match):
+            Recommender.load(bad)
+        shutil.rmtree(bad)
+    shutil.copytree(tmp_path / "b", bad)
+    shutil.rmtree(bad / "member-0")
+    shutil.copytree(tmp_path / "b", bad / "member-0")  # a blend nested where the manifest lists EASE
+    with pytest.raises(ArtifactError, match="holds a 'blend' model, not 'ease'"):
+        Recommender.load(bad)
+    shutil.rmtree(bad)
     shutil.copytree(tmp_path / "b", bad)
     shutil.rmtree(bad / "member-1")
     with pytest.raises(ArtifactError, match="member-1"):
@@ -118,5 +133,5 @@ def test_saved_blend_round_trips_and_rejects_tampering(tiny_split, tmp_path):
     shutil.rmtree(bad / "member-0")
     shutil.copytree(tmp_path / "b" / "member-1", bad / "member-0")
     shutil.copytree(tmp_path / "b" / "member-1", bad / "member-1")
-    with pytest.raises(ArtifactError, match="where the manifest lists a 'ease' member"):
+    with pytest.raises(ArtifactError, match="member-0 holds a 'itemknn' model, not 'ease'"):
         Recommender.load(bad)
