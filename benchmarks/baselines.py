@@ -25,6 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import run_info
+
 from lmrec.data import get_protocol
 from lmrec.data.splits import Split
 from lmrec.evaluation import Evaluator
@@ -135,7 +138,8 @@ def markdown(results: list[dict[str, Any]], command: str, seconds: float) -> str
         c = res["card"]["counts"]
         lines += [f"## {res['code']} `{res['protocol']}` — {c['users']} users, {c['items']} items, "
                   f"train/valid/test {c['train']}/{c['valid']}/{c['test']}", "",
-                  f"Run {res.get('date', 'undated')}: `{res.get('command', 'python benchmarks/baselines.py')}`."
+                  f"Run {res.get('date', 'undated')}: `{res.get('command', 'python benchmarks/baselines.py')}`"
+                  + (f", commit `{res['commit']}`, {res['machine']}." if "commit" in res else " (commit not recorded).")
                   + (f" {res['note']}" if res.get("note") else ""), "",
                   "| model | chosen parameters | NDCG@10 | Recall@10 | NDCG@20 | Recall@20 | HR@10 | MRR@10 | AUC "
                   "| Cov@10 | fit s | eval s | p vs best |",
@@ -172,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             results.append(json.loads(path.read_text()))
             continue
         res = run_protocol(code, args.data_dir)
+        res.update(run_info())  # command, date, machine (torch threads), versions, git commit
         res["command"] = "python benchmarks/baselines.py " + " ".join(sys.argv[1:] if argv is None else argv)
         res["seconds"] = time.perf_counter() - start
-        res["date"] = date.today().isoformat()
         atomic_write_text(path, json.dumps(res, indent=2, default=float) + "\n")
         results.append(res)
     if args.report_only:
