@@ -41,7 +41,7 @@ from lmrec.training import TrainConfig
 from lmrec.training.pairwise import FULL_CATALOGUE
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import baseline_params  # noqa: E402
+from common import baseline_params, run_info  # noqa: E402
 
 TOWERS = tuple(USER_TOWERS)
 
@@ -368,9 +368,16 @@ def without_note(command: str, note: str | None) -> str:
 def markdown(command: str) -> str:
     lines = ["# LMRanker benchmark", "",
              f"- last command: `{command}`",
-             f"- date: {date.today().isoformat()}; machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
+             f"- report built {date.today().isoformat()} (each section names its run); machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
              f"torch {torch.__version__}, CPU only; encoder all-MiniLM-L6-v2 (384-d, packaged)",
-             "- selection by validation NDCG@10; full ranking over all items; see the JSON files beside this one.", ""]
+             "- selection by validation NDCG@10; full ranking over all items; see the JSON files beside this one.",
+             "- **Superseded where it overlaps [finetune.md](finetune.md).** The runs below were bounded by wall-clock "
+             "caps (`TrainConfig.max_minutes`, named in each section), so on a loaded or a faster machine they stop at "
+             "another epoch; results recorded before 2026-12-01 carry no git commit. The epoch-bounded, "
+             "validation-chosen figures of the same P2/P3 configurations and of P4 are in finetune.md. Search tables "
+             "here show validation only (a few older notes under them still quote test figures of rows off the chosen "
+             "path, written before the reporting rules); each comparison's section gives its chosen row's test.",
+             ""]
     cost = RESULTS / "lm_ranker_cost.json"
     if cost.exists():
         c = json.loads(cost.read_text())
@@ -404,8 +411,8 @@ def markdown(command: str) -> str:
                     if cap else []),
                   *([res["note"], ""] if res.get("note") else []),
                   "| loss | negatives | user tower | graph layers | id_mode | d | scorer | projection | batch | lr | τ | "
-                  "dropout | weight decay | lr decay on plateau (patience) | valid NDCG@10 | test NDCG@10 | "
-                  "test Recall@10 | epochs (best) | s / epoch | run |", "|" + "---|" * 20]
+                  "dropout | weight decay | lr decay on plateau (patience) | valid NDCG@10 | "
+                  "epochs (best) | s / epoch | run |", "|" + "---|" * 18]
         for r in res["rows"]:
             p = {**BASE, **TRAIN, **r["params"]}
             lines.append(f"| {p['loss']} | {negatives(p)} | {p['user_tower']} | {p['graph_layers']} | "
@@ -415,7 +422,7 @@ def markdown(command: str) -> str:
                          f"{f', history {h:g}' if (h := p.get('history_dropout')) else ''} | "
                          f"{p['weight_decay']:g} | "
                          f"{'none' if p['plateau_decay'] == 1 else format(p['plateau_decay'], 'g')} ({p['patience']}) | "
-                         f"{r['valid_ndcg@10']:.4f} | {r['test_ndcg@10']:.4f} | {r['test_recall@10']:.4f} | "
+                         f"{r['valid_ndcg@10']:.4f} | "
                          f"{r['epochs']} ({r['best_epoch']}) | {r['seconds_per_epoch']} | {r.get('run_date', 'earlier')}"
                          f"{' (kept)' if r.get('reused') else ''} |")
         lines.append("")
@@ -458,13 +465,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="comparisons: folder of finished (model, parameters, seed) evaluations, reused "
                              "instead of training again ('none': train everything); clear it after changing "
                              "a model's code")
+    parser.add_argument("--report-only", action="store_true", help="rebuild lm_ranker.md from the JSON files")
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        last = json.loads((RESULTS / "lm_ranker_select-P1.json").read_text())  # the last section run
+        atomic_write_text(RESULTS / "lm_ranker.md", markdown(without_note(last["command"].strip(), last.get("note"))))
+        return 0
     command = "python benchmarks/lm_ranker.py " + " ".join(sys.argv[1:] if argv is None else argv)
     for name in args.sections:
         print(f"== {name}", flush=True)
         start = time.perf_counter()
         res = SECTIONS[name](args)
+        res.update(run_info())  # UTC date, machine with torch threads, versions, git commit
         res["seconds"] = round(time.perf_counter() - start, 1)
         res["command"] = command
         res["date"] = date.today().isoformat()
