@@ -368,15 +368,17 @@ def without_note(command: str, note: str | None) -> str:
 def markdown(command: str) -> str:
     lines = ["# LMRanker benchmark", "",
              f"- last command: `{command}`",
-             f"- report built {date.today().isoformat()} (each section names its run); machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
-             f"torch {torch.__version__}, CPU only; encoder all-MiniLM-L6-v2 (384-d, packaged)",
+             (f"- report built {date.today().isoformat()} (each section names its run); machine: "
+              f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, CPU only; encoder "
+              "all-MiniLM-L6-v2 (384-d, packaged)"),
              "- selection by validation NDCG@10; full ranking over all items; see the JSON files beside this one.",
-             "- **Superseded where it overlaps [finetune.md](finetune.md).** The runs below were bounded by wall-clock "
-             "caps (`TrainConfig.max_minutes`, named in each section), so on a loaded or a faster machine they stop at "
-             "another epoch; results recorded before 2026-12-01 carry no git commit. The epoch-bounded, "
-             "validation-chosen figures of the same P2/P3 configurations and of P4 are in finetune.md. Search tables "
-             "here show validation only (a few older notes under them still quote test figures of rows off the chosen "
-             "path, written before the reporting rules); each comparison's section gives its chosen row's test.",
+             ("- **Superseded where it overlaps [finetune.md](finetune.md).** The runs below were bounded by "
+              "wall-clock caps (`TrainConfig.max_minutes`, named in each section), so on a loaded or a faster machine "
+              "they stop at another epoch; results recorded before 2026-12-01 carry no git commit. The epoch-bounded, "
+              "validation-chosen figures of the same P2/P3 configurations and of P4 are in finetune.md. Search "
+              "tables here show validation only (a few older notes under them still quote test figures of rows off "
+              "the chosen path, written before the reporting rules); each comparison's section gives its chosen "
+              "row's test."),
              ""]
     cost = RESULTS / "lm_ranker_cost.json"
     if cost.exists():
