@@ -113,7 +113,8 @@ class Blend(Recommender):
         self.metric = metric
 
     def get_params(self) -> dict[str, Any]:
-        return {"members": [member_spec(m) for m in self.members], "weights": self.weights, "step": self.step,
+        weights = None if self.weights is None else [float(w) for w in self.weights]  # JSON, an array given or not
+        return {"members": [member_spec(m) for m in self.members], "weights": weights, "step": self.step,
                 "metric": self.metric}
 
     # ----------------------------------------------------------------- fitting
@@ -122,7 +123,9 @@ class Blend(Recommender):
             raise ConfigError(f"The 'members' parameter of Blend must list two or more models; got {self.members!r}.")
         models = [build_member(m) for m in self.members]
         for i, m in enumerate(models):
-            if isinstance(m, Blend) or not m.uses_history:
+            if isinstance(m, Blend):
+                raise ConfigError(f"Blend member {i} is a blend; list its members in this blend instead.")
+            if not m.uses_history:
                 raise ConfigError(f"Blend member {i} ({m.name!r}) does not score from the history it is given; a blend "
                                   "takes history models (lm-ranker, ease, itemknn, text-knn).")
         if self.weights is not None:
@@ -219,7 +222,7 @@ class Blend(Recommender):
 def check_weights(weights: Any, n: int, field: str) -> Sequence[float]:
     """``weights``: n finite non-negative numbers, not all zero (else a ConfigError naming ``field``)."""
     ok = isinstance(weights, (list, tuple, np.ndarray)) and len(weights) == n and all(
-        isinstance(w, (int, float, np.floating)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+        isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
         for w in weights) and sum(weights) > 0
     if not ok:
         raise ConfigError(f"Blend's {field} must be {n} finite numbers >= 0, not all zero (one per member); "

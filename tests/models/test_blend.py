@@ -53,9 +53,10 @@ def test_search_picks_the_validation_best_and_its_corners_are_the_members(tiny_s
 
 def test_one_member_weight_ranks_like_that_member(tiny_split):
     ease = EASE(lam=1.0).fit(tiny_split.train)
-    blend = Blend(members=[ease, ItemKNN(k=3)], weights=[2.0, 0.0]).fit(tiny_split.train)
+    blend = Blend(members=[ease, ItemKNN(k=3)], weights=np.array([2, 0])).fit(tiny_split.train)
     assert blend.members_[0] is ease, "a member fitted on the same data is used as it is"
     np.testing.assert_allclose(blend.weights_, [1.0, 0.0])
+    assert blend.get_params()["weights"] == [2.0, 0.0]
     a, _ = blend.recommend(np.arange(20), k=4, ids="index")
     b, _ = ease.recommend(np.arange(20), k=4, ids="index")
     np.testing.assert_array_equal(a, b)
@@ -77,6 +78,8 @@ def test_bad_options_name_what_was_expected(tiny_split):
         Blend(members=["ease", "bpr-mf"]).fit(train, valid)
     with pytest.raises(ConfigError, match="Unknown Blend member model 'blend'"):
         Blend(members=["ease", "blend"]).fit(train, valid)
+    with pytest.raises(ConfigError, match="member 1 is a blend; list its members"):
+        Blend(members=["ease", Blend(members=["ease", "itemknn"])]).fit(train, valid)
     with pytest.raises(ConfigError, match="a Blend member must be a Recommender"):
         Blend(members=["ease", 3]).fit(train, valid)
     with pytest.raises(ConfigError, match="weights must be 2 finite numbers >= 0"):
