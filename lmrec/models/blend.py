@@ -113,7 +113,9 @@ class Blend(Recommender):
         self.metric = metric
 
     def get_params(self) -> dict[str, Any]:
-        weights = None if self.weights is None else [float(w) for w in self.weights]  # JSON, an array given or not
+        weights = self.weights
+        if isinstance(weights, np.ndarray):  # saved as JSON
+            weights = weights.tolist()
         return {"members": [member_spec(m) for m in self.members], "weights": weights, "step": self.step,
                 "metric": self.metric}
 
