@@ -1,7 +1,7 @@
 """Does the parts-based LMRanker keep the quality of the flag-based one? P2 and P3 chosen configurations.
 
 Re-trains, with the current code, the configurations chosen on validation before the redesign
-(benchmarks/results/lm_ranker.md: P2 comparison, P3 ablation) for seeds 2026-2028, bounded by
+(benchmarks/results/lm_ranker.md at commit b8ba293: P2 comparison, P3 ablation) for seeds 2026-2028, bounded by
 epochs (no wall-clock cap), and sets test NDCG@10 beside the committed numbers.
 
     LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/parity.py
@@ -26,7 +26,7 @@ from lmrec.models import LMRanker  # noqa: E402
 from lmrec.models.lm import Cosine, ItemTower, SequenceUser  # noqa: E402
 from lmrec.training import TrainConfig  # noqa: E402
 
-# the committed numbers (benchmarks/results/lm_ranker.md before the redesign): test NDCG@10
+# the committed numbers (benchmarks/results/lm_ranker.md before the redesign, as of commit b8ba293): test NDCG@10
 COMMITTED = {"P2": ("3-seed mean 0.0908 ± 0.0005 (4.25-minute cap)", 0.0908),
              "P3": ("seed 2026: 0.1439 (ablation row, 8-minute cap)", 0.1439)}
 
