@@ -9,6 +9,7 @@ import numpy as np
 
 from common import RESULTS, header
 from lmrec.evaluation.stats import mean_interval, paired_test
+from lmrec.storage.artifacts import atomic_write_text
 
 ENCODERS = {"minilm": "MiniLM-L6 (22M)", "mpnet": "MPNet-base (110M)", "smollm2": "SmolLM2-135M (decoder)",
             "ease": "EASE", "text-knn": "text-kNN (MiniLM, frozen)"}
@@ -264,9 +265,8 @@ def write_report(cells: list[dict[str, Any]], search: dict[str, list[dict[str, A
         mine = [c for c in cells if c["protocol"] == code]
         if mine:
             lines += protocol_table(code, mine) + [""]
-    lines += targets_table(cells) + coverage(cells)
-    notes = RESULTS / "finetune" / "notes.md"  # conditions of the runs, written by whoever ran them
-    lines += ["### Notes", "", notes.read_text().strip(), ""] if notes.exists() else []
+    lines += targets_table(cells) + ["## Appendix", ""] + coverage(cells)
     lines += cold_search_table(cold or []) + search_table(search or {}, cells) + blend_table(cells)
-    (RESULTS / "finetune.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    notes = RESULTS / "finetune" / "notes.md"  # conditions of the runs, written by whoever ran them
+    lines += ["### Notes on the runs", "", notes.read_text().strip(), ""] if notes.exists() else []
+    atomic_write_text(RESULTS / "finetune.md", "\n".join(lines) + "\n")
