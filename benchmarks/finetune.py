@@ -59,6 +59,7 @@ GRAD_ITEMS = {"smollm2": 32}
 TUNINGS = ("frozen", "lora", "full", "co")
 BLEND = "ease-blend"  # not a tuning: the frozen ranker and EASE as one Blend, weights chosen on validation
 EASE_LAM = {"P2": 50.0, "P4": 50.0, "P3": 100.0}  # EASE's validation-chosen λ (benchmarks/baselines.py)
+TEXT_KNN = {"text-knn": "minilm", "text-knn-mpnet": "mpnet"}  # baseline name -> its frozen encoder
 
 
 # P4 candidates, chosen on a cold validation built from P4's training data alone (search-cold):
@@ -191,10 +192,10 @@ def blend_cell(code: str, encoder: str, seed: int) -> dict[str, Any]:
 
 
 def baseline_cell(code: str, name: str, seed: int) -> dict[str, Any]:
-    """EASE (its validation-chosen λ, benchmarks/baselines.py) and text-kNN beside the grid."""
+    """EASE (its validation-chosen λ, benchmarks/baselines.py) and text-kNN over an encoder beside the grid."""
     split = get_protocol(code, seed=seed)
     model = EASE(lam=EASE_LAM[code]) if name == "ease" else \
-        TextKNN(encoder=Encoder("minilm", max_length=MAX_LENGTH[code]), cache_dir=CACHE)
+        TextKNN(encoder=Encoder(TEXT_KNN[name], max_length=MAX_LENGTH[code]), cache_dir=CACHE)
     start = time.perf_counter()
     model.fit(split.train, split.valid)
     scores, per_user = evaluate(model, split, code)
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tunings", nargs="+", default=list(TUNINGS),
                         help=f"of {', '.join(TUNINGS)}; or {BLEND}: the frozen ranker blended with EASE")
     parser.add_argument("--seeds", nargs="+", type=int, default=[2026, 2027, 2028])
-    parser.add_argument("--baselines", nargs="*", default=["ease", "text-knn"])
+    parser.add_argument("--baselines", nargs="*", default=["ease", "text-knn"], choices=["ease", *TEXT_KNN])
     parser.add_argument("--redo", action="store_true", help="run cells that already have a result")
     parser.add_argument("--smoke", action="store_true", help="one epoch per stage into /tmp/finetune-smoke (a check "
                                                              "of the script, not a result)")

@@ -12,7 +12,8 @@ from lmrec.evaluation.stats import mean_interval, paired_test
 from lmrec.storage.artifacts import atomic_write_text
 
 ENCODERS = {"minilm": "MiniLM-L6 (22M)", "mpnet": "MPNet-base (110M)", "smollm2": "SmolLM2-135M (decoder)",
-            "ease": "EASE", "text-knn": "text-kNN (MiniLM, frozen)"}
+            "ease": "EASE", "text-knn": "text-kNN (MiniLM, frozen)", "text-knn-mpnet": "text-kNN (MPNet, frozen)"}
+BASELINES = ("ease", "text-knn", "text-knn-mpnet")  # rows that are not the language-model ranker
 TUNING = {"frozen": "frozen", "lora": "LoRA r8", "full": "full", "co": "co-interaction → frozen",
           "ease-blend": "frozen, blended with EASE", "-": "—"}
 METRIC = {"P2": "test", "P3": "test", "P4": "cold"}  # the headline metric per protocol (P4: among cold items)
@@ -176,7 +177,7 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
             ("P4", "cold", 0.150, "P4 cold items, NDCG@10 among cold items ≥ 0.150", True),
             ("P4", "all", 0.0601, "P4 cold items ranked among all items ≥ text-kNN's 0.0601", True)):
         rows = {k: float(np.mean([c[f"{label}_ndcg@10"] for c in v])) for k, v in _rows(cells, code).items()
-                if k[0] not in ("ease", "text-knn") and (blends or k[1] != "ease-blend")}
+                if k[0] not in BASELINES and (blends or k[1] != "ease-blend")}
         if not rows:
             lines.append(f"| {text} | not run | — | — |")
             continue
@@ -186,7 +187,7 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
     groups = _rows(cells, "P4")
     knn = groups.get(("text-knn", "-"), [])
     for label, what in (("cold", "among cold items"), ("all", "among all items")):  # text-kNN, same seeds, paired
-        best = best_paired({k: v for k, v in groups.items() if k[0] not in ("ease", "text-knn")}, knn, label)
+        best = best_paired({k: v for k, v in groups.items() if k[0] not in BASELINES}, knn, label)
         if best is not None:
             lines.append(paired_line(f"P4 cold items {what} beat text-kNN on the same seeds", *best))
     lora = sorted(_rows(cells, "P2").get(("minilm", "lora"), []), key=lambda c: c["seed"])
