@@ -20,19 +20,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import torch
 
 from lmrec.data import get_protocol
 from lmrec.models import LMRanker
@@ -40,6 +37,9 @@ from lmrec.models.lm import Cosine, ItemTower
 from lmrec.serving.index import ExactIndex, HNSWIndex
 from lmrec.storage.artifacts import atomic_write_text
 from lmrec.storage.versions import ModelStore
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import header, run_info  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
@@ -132,9 +132,8 @@ def in_process(sizes: list[int], ef_search: list[int], queries: int = 200, dim: 
 
 
 def markdown(res: dict[str, Any]) -> str:
-    lines = ["# Serving benchmark", "", f"- command: `{res['command']}`",
-             f"- date: {res['date']}; machine: {platform.machine()}, {os.cpu_count()} CPU cores (server and load "
-             f"generator share them), torch {torch.__version__}, CPU only",
+    lines = ["# Serving benchmark", "", header(res).rstrip("\n"),
+             "- the server and the load generator share the machine's cores",
              f"- model: LMRanker on P1 ({res['users']} users, {res['items']} items; cosine/softmax, mean tower, "
              f"{res['epochs']} epochs), exact index; route `GET /users/{{id}}/recommendations?k=10`, random users;",
              f"  wrk, 2 threads, {res['connections']} connections, {res['duration']} s per run. "
@@ -168,13 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-process-only", action="store_true",
                         help="rerun only the in-process section, keeping the HTTP rows of serving.json")
     args = parser.parse_args(argv)
-    command = "python benchmarks/serving.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    res: dict[str, Any] = {"command": command.strip(), "date": date.today().isoformat(), "duration": args.duration,
-                           "connections": args.connections, "epochs": args.epochs, "http": []}
+    res: dict[str, Any] = {**run_info(), "duration": args.duration, "connections": args.connections,
+                           "epochs": args.epochs, "http": []}
     if args.in_process_only:
         old = json.loads((RESULTS / "serving.json").read_text())
         res.update({k: old[k] for k in ("http", "users", "items", "duration", "connections", "epochs")})
-        res["command"] = old["command"] + " and " + res["command"]
+        res["command"] = f"{old['command']} (commit {old.get('commit', 'not recorded')}) and {res['command']}"
     else:
         run_http(res, args)
     res["in_process"] = in_process(args.sizes, args.ef_search)
