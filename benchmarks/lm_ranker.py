@@ -109,8 +109,8 @@ def report(cells: list[dict[str, Any]], tests: dict[str, dict[str, Any]]) -> str
         lines.append(f"| {c['protocol']} | {c['loss']} | {c['tower']} | {c['seconds_per_epoch']:.1f} / "
                      f"{c['cpu_seconds_per_epoch']:.1f} | {c['fit_seconds']:.0f} | {c['peak_rss_mb']:.0f} | "
                      f"{c['date']} | `{c['commit'][:12]}` |")
-    last = max([*cells, *tests.values()], key=lambda c: c["date"])
-    lines += ["", "Latest run:", "", header(last)]
+    last = max([*cells, *tests.values()], key=lambda c: c["date"], default=None)
+    lines += ["", "Latest run:", "", header(last)] if last else []
     return "\n".join(lines)
 
 
