@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +46,19 @@ def run_info() -> dict[str, Any]:
             "versions": f"python {platform.python_version()}, torch {torch.__version__}, "
                         f"transformers {transformers.__version__}",
             "commit": git_commit()}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def training_cost(model: Any) -> dict[str, Any]:
+    """Epochs run, the best (kept) epoch and mean wall / CPU seconds per epoch of a trained model's log."""
+    log = model.training_log_
+    return {"epochs": len(log), "best_epoch": model.best_epoch_,
+            "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in log])), 2),
+            "cpu_seconds_per_epoch": round(float(np.mean([r["train_cpu_seconds"] for r in log])), 2)}
 
 
 def header(info: dict[str, Any]) -> str:

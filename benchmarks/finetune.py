@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, run_info  # noqa: E402
+from common import RESULTS, peak_rss_mb, run_info, training_cost  # noqa: E402
 
 from lmrec.data import cold_validation, get_protocol  # noqa: E402
 from lmrec.evaluation import Evaluator  # noqa: E402
@@ -42,7 +41,6 @@ from lmrec.storage.artifacts import atomic_write_text, load_arrays, save_arrays 
 from lmrec.text.options import Encoder, LoRA  # noqa: E402
 from lmrec.text.pretune import CoInteraction, pretune  # noqa: E402
 from lmrec.text.tuning import count_parameters  # noqa: E402
-from lmrec.training import TrainConfig  # noqa: E402
 
 OUT = RESULTS / "finetune"
 MODELS = Path.home() / ".cache" / "lmrec" / "finetune"  # frozen stage-1 models and pre-tuned encoders (not committed)
@@ -156,15 +154,12 @@ def run_cell(code: str, encoder: str, tuning: str, seed: int) -> dict[str, Any]:
     if tuning == "frozen":
         model.save(stage1_dir(code, encoder, seed))
     scores, per_user = evaluate(model, split, code)
-    log = model.training_log_
     record = {"protocol": code, "encoder": encoder, "tuning": tuning, "seed": seed, **scores,
-              "epochs": len(log), "best_epoch": model.best_epoch_, "fit_seconds": round(fit_seconds, 1),
+              **training_cost(model), "fit_seconds": round(fit_seconds, 1),
               "cell_seconds": round(time.perf_counter() - start, 1),
-              "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in log])), 2),
-              "cpu_seconds_per_epoch": round(float(np.mean([r["train_cpu_seconds"] for r in log])), 2),
               "parameters": parameters(model),
               "refresh": model.text_.stats.get("refresh"), "encode": model.text_.stats.get("items"),
-              "pretune": co, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+              "pretune": co, "peak_rss_mb": peak_rss_mb(),
               "params": model.get_params()}
     return {**record, **{"per_user": per_user}}
 
@@ -188,7 +183,7 @@ def blend_cell(code: str, encoder: str, seed: int) -> dict[str, Any]:
             "weights": [float(w) for w in model.weights_], "selection": model.selection_, "ranker_refit": refit,
             "fit_seconds": round(fit_seconds, 1), "cell_seconds": round(time.perf_counter() - start, 1),
             "parameters": parameters(lm), "per_user": per_user,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def baseline_cell(code: str, name: str, seed: int) -> dict[str, Any]:
@@ -201,7 +196,7 @@ def baseline_cell(code: str, name: str, seed: int) -> dict[str, Any]:
     scores, per_user = evaluate(model, split, code)
     return {"protocol": code, "encoder": name, "tuning": "-", "seed": seed, **scores,
             "fit_seconds": round(time.perf_counter() - start, 1), "per_user": per_user,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def parameters(model: LMRanker) -> dict[str, Any]:

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, header, run_info  # noqa: E402
+from common import RESULTS, header, peak_rss_mb, run_info, training_cost  # noqa: E402
 
 from lmrec.data import get_protocol  # noqa: E402
 from lmrec.evaluation import Evaluator  # noqa: E402
@@ -49,20 +47,21 @@ def model(loss: str, tower: str, seed: int) -> LMRanker:
                     config={**TRAIN, "n_negatives": NEGATIVES[loss], "seed": seed})
 
 
+def model_dir(code: str, loss: str, tower: str, seed: int) -> Path:
+    return MODELS / f"{code}-{loss}-{tower}-{seed}"
+
+
 def run_cell(code: str, loss: str, tower: str, seed: int) -> dict[str, Any]:
     split = get_protocol(code, seed=seed)
     m = model(loss, tower, seed)
     start = time.perf_counter()
     m.fit(split.train, split.valid)
-    log = m.training_log_
-    m.save(MODELS / f"{code}-{loss}-{tower}-{seed}")
+    fit_seconds = round(time.perf_counter() - start, 1)
+    m.save(model_dir(code, loss, tower, seed))
     return {"protocol": code, "loss": loss, "tower": tower, "seed": seed,
             "valid_ndcg@10": Evaluator(split, ["ndcg@10"], stage="valid").evaluate(m).summary()["ndcg@10"],
-            "epochs": len(log), "best_epoch": m.best_epoch_, "fit_seconds": round(time.perf_counter() - start, 1),
-            "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in log])), 2),
-            "cpu_seconds_per_epoch": round(float(np.mean([r["train_cpu_seconds"] for r in log])), 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "params": m.get_params(), **run_info()}
+            "fit_seconds": fit_seconds, **training_cost(m), "peak_rss_mb": peak_rss_mb(), "params": m.get_params(),
+            **run_info()}
 
 
 def test_chosen(cells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -70,7 +69,7 @@ def test_chosen(cells: list[dict[str, Any]]) -> dict[str, Any]:
     read once."""
     best = max(cells, key=lambda c: c["valid_ndcg@10"])
     split = get_protocol(best["protocol"], seed=best["seed"])
-    kept = MODELS / f"{best['protocol']}-{best['loss']}-{best['tower']}-{best['seed']}"
+    kept = model_dir(best["protocol"], best["loss"], best["tower"], best["seed"])
     m = Recommender.load(kept) if kept.exists() else \
         model(best["loss"], best["tower"], best["seed"]).fit(split.train, split.valid)
     res = Evaluator(split, ["ndcg@10", "recall@10"]).evaluate(m).summary()
@@ -83,7 +82,8 @@ def report(cells: list[dict[str, Any]], tests: dict[str, dict[str, Any]]) -> str
     lines = ["# Which loss and which user tower for the language-model ranker?", "",
              "LMRanker over frozen all-MiniLM-L6-v2 item texts, ID-free, no graph, d 64, cosine at τ 0.07, batch "
              "1024, lr 1e-3; BPR and hinge (margin 1) on 8 uniform negatives, sampled softmax on 64. Bounded by "
-             f"epochs ({TRAIN['epochs']}, early stopping with patience {TRAIN['patience']}); seed 2026. The grid "
+             f"epochs ({TRAIN['epochs']}, early stopping with patience {TRAIN['patience']}); seed "
+             f"{', '.join(sorted({str(c['seed']) for c in cells})) or '—'}. The grid "
              "shows validation NDCG@10 only; test is read once, for the validation-best cell of each protocol.", ""]
     for code, title in PROTOCOLS.items():
         mine = {(c["loss"], c["tower"]): c for c in cells if c["protocol"] == code}
