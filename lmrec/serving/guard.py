@@ -3,7 +3,8 @@
 * :class:`BodyGuard` (ASGI middleware) reads each request body before the app sees it: at most
   ``max_body`` bytes (413 beyond, the rest drained so the client reads the answer) and all of it
   within ``body_timeout`` seconds of the headers (408), so a client trickling a body cannot hold
-  a worker. The app then gets the body in one piece.
+  a worker. The app then gets the body in one piece. A request that declares no body (neither
+  Content-Length nor Transfer-Encoding, as most reads) passes straight through.
 * :class:`GuardedProtocol` (uvicorn's httptools protocol) closes a connection whose request
   headers are not complete within ``header_timeout`` seconds of its first byte (or of the
   connection, for one that sends nothing), or that exceed ``max_header_bytes`` (431): uvicorn
@@ -54,6 +55,9 @@ class BodyGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not _may_have_body(scope):  # most reads: no body, nothing to wait for or limit
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
@@ -115,6 +119,13 @@ def _content_length(scope: Scope) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _may_have_body(scope: Scope) -> bool:
+    """Whether a request may carry a body: HTTP/1.1 sends one only with a Content-Length (other
+    than 0) or a Transfer-Encoding header."""
+    return any(name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0")
+               for name, value in scope.get("headers", []))
 
 
 class SecurityHeaders:

@@ -1,7 +1,8 @@
 """The routes of the service: pages, read routes, write routes (see :mod:`lmrec.serving.app`).
 
 Routes that touch the model are plain functions, which FastAPI runs in its worker threads; only
-``/health``, ``/metrics`` and the pages run on the event loop, and they take no lock. JSON bodies
+``/health``, ``/metrics``, the pages and the API-key checks run on the event loop, and they take
+no lock (a sync key check would cost every read a second hop into the thread pool). JSON bodies
 are parsed and validated in a worker thread too (:func:`json_body`; FastAPI would do it on the
 event loop, where a 1 MB body of invalid entries costs a tenth of a second).
 """
@@ -135,7 +136,7 @@ def _key_check(state: ServiceState) -> Callable[[str | None], bool]:
 def add_read_routes(app: FastAPI, state: ServiceState) -> None:
     config, key_ok = state.config, _key_check(state)
 
-    def read_access(x_api_key: str | None = Header(None)) -> None:
+    async def read_access(x_api_key: str | None = Header(None)) -> None:  # cheap: on the event loop
         if config.protect_reads and not key_ok(x_api_key):
             raise HTTPException(401, "missing or wrong X-API-Key header (this server protects its read routes)")
 
@@ -221,7 +222,7 @@ def add_read_routes(app: FastAPI, state: ServiceState) -> None:
 def add_write_routes(app: FastAPI, state: ServiceState) -> None:
     config, key_ok = state.config, _key_check(state)
 
-    def write_access(x_api_key: str | None = Header(None)) -> None:
+    async def write_access(x_api_key: str | None = Header(None)) -> None:
         if not config.api_key:
             if config.insecure_dev:
                 return

@@ -71,6 +71,16 @@ def test_a_body_sent_a_byte_at_a_time_gets_408(server):
     assert b"--body-timeout" in answer and b"content-security-policy" in answer.lower()
 
 
+@pytest.mark.parametrize("framing", [b"Content-Length: 1000\r\n\r\n", b"Transfer-Encoding: chunked\r\n\r\n3e8\r\n"])
+def test_a_read_route_with_a_trickling_body_gets_408_too(server, framing):
+    """Reads without a body skip the body guard; a GET that declares one (by length or chunks) does not."""
+    head = b"GET /users/1/recommendations HTTP/1.1\r\nHost: x\r\n" + framing
+    with HealthProbe(server) as probe:
+        seconds, answer = trickle(server, head)
+    probe.check()
+    assert seconds < 3.0 and answer.startswith(b"HTTP/1.1 408"), (seconds, answer[:200])
+
+
 def test_idle_and_silent_connections_are_closed(server):
     with HealthProbe(server) as probe:
         silent = [connect(server) for _ in range(5)]  # connect and never send a byte
