@@ -2,7 +2,9 @@
 
 Routes that touch the model are plain functions, which FastAPI runs in its worker threads; only
 ``/health``, ``/metrics``, the pages and the API-key checks run on the event loop, and they take
-no lock (a sync key check would cost every read a second hop into the thread pool). JSON bodies
+no lock (a sync key check would cost every read a second hop into the thread pool). The one
+exception is a user's recommendations: a small exact search answers on the loop when the model
+is free that instant, and goes to a worker thread otherwise (``ServedModel.recommend_user_now``). JSON bodies
 are parsed and validated in a worker thread too (:func:`json_body`; FastAPI would do it on the
 event loop, where a 1 MB body of invalid entries costs a tenth of a second).
 """
@@ -171,10 +173,13 @@ def add_read_routes(app: FastAPI, state: ServiceState) -> None:
                                                      for i, j in zip(served.item_ids(np.asarray(found, dtype=np.int64)), found)]}
 
     @app.get("/users/{user_id}/recommendations", response_model=S.Ranking, dependencies=read)
-    def recommend(user_id: str = _id(), k: int = Query(10, ge=1, le=1000), exclude_seen: bool = True) -> Any:
+    async def recommend(user_id: str = _id(), k: int = Query(10, ge=1, le=1000), exclude_seen: bool = True) -> Any:
         served = state.served
-        items, scores = served.recommend_user(served.user_index(user_id), k, exclude_seen)
-        return JSONResponse(ranking(served, items, scores, user_id))
+        user = served.user_index(user_id)
+        found = served.recommend_user_now(user, k, exclude_seen)  # None: too big, or the model is busy
+        if found is None:
+            found = await run_in_threadpool(served.recommend_user, user, k, exclude_seen)
+        return JSONResponse(ranking(served, *found, user_id))
 
     @app.get("/users/{user_id}/history", response_model=S.HistoryResponse, dependencies=read)
     def history(user_id: str = _id(), limit: int = Query(50, ge=1, le=10000)) -> dict[str, Any]:
