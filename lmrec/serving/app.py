@@ -5,8 +5,9 @@ need the API key in the ``X-API-Key`` header, and so do read routes with ``prote
 Errors are JSON ``{"detail": "..."}``: unknown user or item 404, bad parameters 422, oversized
 batches or bodies 413, a slow body 408, a refused model version 409.
 
-Routes that touch the model run in worker threads; the event loop only parses, routes and
-answers ``/health``, so no request can stall the others (see :mod:`lmrec.serving.state`).
+Routes that touch the model run in worker threads; the event loop only parses, routes, answers
+``/health`` and runs searches known to take under 2 ms, so no request can stall the others (see
+:mod:`lmrec.serving.state`).
 Limits and timeouts live in :mod:`lmrec.serving.guard`, version checks in
 :mod:`lmrec.serving.validate`, the routes in :mod:`lmrec.serving.routes`.
 """
