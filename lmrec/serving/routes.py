@@ -4,9 +4,9 @@ Routes that touch the model are plain functions, which FastAPI runs in its worke
 ``/health``, ``/metrics``, the pages and the API-key checks run on the event loop, and they take
 no lock (a sync key check would cost every read a second hop into the thread pool). The one
 exception is a user's recommendations: a small exact search answers on the loop when the model
-is free that instant, and goes to a worker thread otherwise (``ServedModel.recommend_user_now``). JSON bodies
-are parsed and validated in a worker thread too (:func:`json_body`; FastAPI would do it on the
-event loop, where a 1 MB body of invalid entries costs a tenth of a second).
+is free that instant, and goes to a worker thread otherwise (``ServedModel.recommend_user_now``).
+JSON bodies are parsed and validated in a worker thread too (:func:`json_body`; FastAPI would do
+it on the event loop, where a 1 MB body of invalid entries costs a tenth of a second).
 """
 from __future__ import annotations
 

@@ -153,9 +153,10 @@ class ServedModel:
         """:meth:`recommend_user` if it is cheap and the model is free this instant, else None.
 
         For the event loop: a hop into the thread pool costs more than a small exact search (with one
-        worker on several cores the two threads pass the GIL between cores: measured, it halves the
-        requests a worker answers). Cheap: an exact index below :data:`INLINE_FLOATS` (under 2 ms a
-        query); never waits for the lock, so a long item update cannot block the loop.
+        worker on several cores its two threads pass the GIL between cores; one worker answered 883
+        requests/s with the hop and 1,373 without, benchmarks/results/serving.md). Cheap: an exact
+        index below :data:`INLINE_FLOATS` (under 2 ms a query). It never waits for the lock, so a
+        long item update cannot block the loop.
         """
         if not (isinstance(self.index, ExactIndex) and self.user_vectors is not None
                 and self.index.vectors.size < INLINE_FLOATS):
