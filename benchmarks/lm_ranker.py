@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, header, peak_rss_mb, run_info, training_cost  # noqa: E402
 

@@ -39,9 +39,8 @@ from lmrec.storage.artifacts import atomic_write_text
 from lmrec.storage.versions import ModelStore
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import header, run_info  # noqa: E402
+from common import RESULTS, header, run_info  # noqa: E402
 
-RESULTS = Path(__file__).parent / "results"
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
 LUA = """
 math.randomseed(42)
