@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lmrec.serving import state as state_module
@@ -30,15 +31,24 @@ def test_the_event_loop_path_gives_the_same_ranking(served, exclude_seen):
             assert not set(items.tolist()) & set(served.history(user))
 
 
-def test_it_never_waits_for_a_busy_model(served):
+def test_it_never_waits_for_a_busy_model(served, monkeypatch):
     held, release = threading.Event(), threading.Event()
 
-    def hold() -> None:  # as a long item update would
-        with served._lock:
-            held.set()
-            release.wait(10)
+    def slow_update(*args, **kwargs):  # a long item update: the model is held until released
+        held.set()
+        release.wait(10)
+        raise RuntimeError("update abandoned")
 
-    worker = threading.Thread(target=hold)
+    monkeypatch.setattr(served.model, "add_items", slow_update)
+    failed: list[BaseException] = []
+
+    def update() -> None:
+        try:
+            served.add_items(pd.DataFrame({"item": ["new-item"], "title": ["a new item"]}))
+        except RuntimeError as e:
+            failed.append(e)
+
+    worker = threading.Thread(target=update)
     worker.start()
     try:
         assert held.wait(10)
@@ -46,6 +56,7 @@ def test_it_never_waits_for_a_busy_model(served):
     finally:
         release.set()
         worker.join()
+    assert len(failed) == 1
     assert served.recommend_user_now(0, 5) is not None  # free again
 
 
