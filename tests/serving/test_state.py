@@ -34,7 +34,7 @@ def test_the_event_loop_path_gives_the_same_ranking(served, exclude_seen):
 def test_it_never_waits_for_a_busy_model(served, monkeypatch):
     held, release = threading.Event(), threading.Event()
 
-    def slow_update(*args, **kwargs):  # a long item update: the model is held until released
+    def slow_update(*args: object, **kwargs: object) -> None:  # a long item update: the model is held until released
         held.set()
         release.wait(10)
         raise RuntimeError("update abandoned")
