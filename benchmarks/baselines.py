@@ -34,7 +34,6 @@ from lmrec.evaluation import Evaluator
 from lmrec.evaluation.stats import mean_interval, paired_test
 from lmrec.models import create_model
 from lmrec.storage.artifacts import atomic_write_text
-from lmrec.training import TrainConfig
 
 RESULTS = Path(__file__).parent / "results"
 TEST_METRICS = ["ndcg@10", "recall@10", "ndcg@20", "recall@20", "hr@10", "mrr@10", "auc", "coverage@10"]
