@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from lmrec.data.ids import convert_keys

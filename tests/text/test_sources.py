@@ -21,7 +21,7 @@ import pytest
 from lmrec.cli import main
 from lmrec.errors import ArtifactError, ConfigError
 from lmrec.text import sources
-from lmrec.text.encoders import choose_pooling
+from lmrec.text.encoders import HFEncoder, choose_pooling
 
 REAL_WHEELS = Path(os.environ.get("LMREC_TEST_WHEELS", "/tmp/wheels"))
 WEIGHTS = b"not really safetensors " * 40  # a recognisable run of bytes to corrupt
