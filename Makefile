@@ -8,6 +8,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= $(if $(LMREC_DATA_DIR),$(LMREC_DATA_DIR),../shared/datasets)
 TORCH := torch==2.13.0
+# tests run in TEST_WORKERS processes of one torch thread each: the suite's models are tiny, so two
+# one-thread workers finish in about half the time of one two-thread process on 2 cores
+TEST_WORKERS ?= 2
 
 .PHONY: setup browser run main-job-args test bench clean
 
@@ -40,7 +43,7 @@ browser:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
 test: setup browser
-	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(TEST_WORKERS)
 
 bench: setup
 	@command -v wrk >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
