@@ -54,7 +54,10 @@ STAGE2 = dict(epochs=6, patience=2, plateau_decay=0.5)
 # items encoded with gradients per step (the rest of the catalogue from the refreshed table): a SmolLM2
 # LoRA step costs ~10x MiniLM's on these CPUs (13 s per 64 texts on 2 threads), so it gets a quarter
 GRAD_ITEMS = {"smollm2": 32}
-TUNINGS = ("frozen", "lora", "full", "co")
+TUNINGS = ("frozen", "lora", "full", "co", "lora-cold")
+# lora-cold (P4 only): LoRA for a fixed number of epochs read on the cold validation (search-cold-tune),
+# where the lora cells keep the epoch of the best warm validation; "chosen" is that search's best epoch
+COLD_TUNE: dict[str, Any] = {"epochs": 6, "chosen": None}
 BLEND = "ease-blend"  # not a tuning: the frozen ranker and EASE as one Blend, weights chosen on validation
 EASE_LAM = {"P2": 50.0, "P4": 50.0, "P3": 100.0}  # EASE's validation-chosen λ (benchmarks/baselines.py)
 TEXT_KNN = {"text-knn": "minilm", "text-knn-mpnet": "mpnet"}  # baseline name -> its frozen encoder
@@ -95,7 +98,7 @@ def base_config(code: str, seed: int, **train: Any) -> dict[str, Any]:
 
 def encoder_options(code: str, encoder: str, tuning: str, seed: int) -> Encoder:
     model = str(MODELS / f"co-{code}-{encoder}-{seed}") if tuning == "co" else encoder
-    tune = tuning if tuning in ("lora", "full") else "frozen"
+    tune = {"lora": "lora", "lora-cold": "lora", "full": "full"}.get(tuning, "frozen")
     return Encoder(model, tune=tune, max_length=MAX_LENGTH[code], lora=LoRA(rank=8, alpha=16.0),
                    lr=SEARCH.get("encoder_lr", ENCODER_LR.get(tune)), grad_items=GRAD_ITEMS.get(encoder, 128),
                    refresh_every=0, batch_size=32)
@@ -112,9 +115,14 @@ def stage1_dir(code: str, encoder: str, seed: int) -> Path:
 def build(code: str, encoder: str, tuning: str, seed: int) -> tuple[LMRanker, Recommender | None]:
     """(model, the frozen model it starts from or None)."""
     params = base_config(code, seed)
-    if tuning in ("lora", "full"):
+    if tuning in ("lora", "full", "lora-cold"):
         cfg = params["config"]
-        params["config"] = {**cfg, **STAGE2, "lr": cfg["lr"] / 4, **SMOKE}
+        fixed = {}
+        if tuning == "lora-cold":
+            if code != "P4" or not COLD_TUNE["chosen"]:
+                raise SystemExit("lora-cold runs on P4 once search-cold-tune has chosen its epochs (COLD_TUNE)")
+            fixed = {"epochs": COLD_TUNE["chosen"]}
+        params["config"] = {**cfg, **STAGE2, "lr": cfg["lr"] / 4, **fixed, **SMOKE}
         start = Recommender.load(stage1_dir(code, encoder, seed))
     else:
         start = None
@@ -149,7 +157,8 @@ def run_cell(code: str, encoder: str, tuning: str, seed: int) -> dict[str, Any]:
         co = json.loads((co_dir / "lmrec-pretune.json").read_text())
     model, stage1 = build(code, encoder, tuning, seed)
     fit_start = time.perf_counter()
-    model.fit(split.train, split.valid, init_from=stage1)
+    # lora-cold trains its chosen epochs: the warm validation does not pick its epoch
+    model.fit(split.train, None if tuning == "lora-cold" else split.valid, init_from=stage1)
     fit_seconds = time.perf_counter() - fit_start
     if tuning == "frozen":
         model.save(stage1_dir(code, encoder, seed))
@@ -227,6 +236,34 @@ def cold_candidate(name: str, seed: int = 2026) -> dict[str, Any]:
     return out
 
 
+def cold_tune_search(seed: int = 2026) -> dict[str, Any]:
+    """Stage 2 (MiniLM LoRA) of P4 with its epochs read on the cold validation: the chosen P4 configuration
+    trained frozen on P4's training data less the pseudo-cold items (early stopping on the warm valid, as the
+    frozen cells), then tuned for COLD_TUNE["epochs"] epochs with the pseudo-cold items' rows as validation
+    (NDCG@10 among all items: a cold item must rise among warm ones), the start competing. The real cold
+    items and test set are not read; the best epoch count is what the ``lora-cold`` cells train for."""
+    split = cold_validation(get_protocol("P4", seed=seed), 0.2, seed=seed)
+    stage1 = LMRanker(encoder=encoder_options("P4", "minilm", "frozen", seed), **base_config("P4", seed))
+    stage1.fit(split.train, split.valid)
+    params = base_config("P4", seed)
+    cfg = params["config"]
+    params["config"] = {**cfg, **STAGE2, "lr": cfg["lr"] / 4, "epochs": COLD_TUNE["epochs"],
+                        "patience": COLD_TUNE["epochs"], **SMOKE}
+    tuned = LMRanker(encoder=encoder_options("P4", "minilm", "lora", seed), **params)
+    start = time.perf_counter()
+    tuned.fit(split.train, split.test, init_from=stage1)
+    out: dict[str, Any] = {"seed": seed, "fit_seconds": round(time.perf_counter() - start, 1),
+                           "pseudo_cold_items": int(len(split.cold_items)), "rows": int(len(split.test)),
+                           "start_valid": tuned.start_valid_, "best_epoch": tuned.best_epoch_,
+                           "epochs": [{k: r[k] for k in ("epoch", "valid_ndcg@10", "train_cpu_seconds") if k in r}
+                                      for r in tuned.training_log_]}
+    for name, model in (("start", stage1), ("tuned", tuned)):
+        for label, candidates in (("cold", "cold"), ("all", "all")):
+            res = Evaluator(split, ["ndcg@10"], candidates=candidates).evaluate(model).summary()
+            out[f"{name}_{label}_ndcg@10"] = res["ndcg@10"]
+    return out
+
+
 def save_cell(record: dict[str, Any]) -> None:
     per_user = record.pop("per_user")
     name = cell_name(record["protocol"], record["encoder"], record["tuning"], record["seed"])
@@ -246,7 +283,7 @@ def load_cells(folder: Path = OUT) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["run", "cell", "report", "search-cold"])
+    parser.add_argument("action", choices=["run", "cell", "report", "search-cold", "search-cold-tune"])
     parser.add_argument("--candidates", nargs="+", default=["text-knn", *COLD_CANDIDATES],
                         help="search-cold: the P4 candidates to train on the cold validation")
     parser.add_argument("--protocols", nargs="+", default=["P2", "P4", "P3"])
@@ -282,6 +319,16 @@ def main(argv: list[str] | None = None) -> int:
             if path.exists() and not args.redo:
                 continue
             atomic_write_text(path, json.dumps({**cold_candidate(name), **run_info()}, indent=2, default=float) + "\n")
+            print(path.read_text(), flush=True)
+        return 0
+    if args.action == "search-cold-tune":
+        folder = OUT / "search" / "cold-tune"
+        folder.mkdir(parents=True, exist_ok=True)
+        for seed in args.seeds:
+            path = folder / f"P4-minilm-lora-{seed}.json"
+            if path.exists() and not args.redo:
+                continue
+            atomic_write_text(path, json.dumps({**cold_tune_search(seed), **run_info()}, indent=2, default=float) + "\n")
             print(path.read_text(), flush=True)
         return 0
     if args.action == "cell":  # one cell, in this process (what "run" spawns)
