@@ -45,6 +45,7 @@ from lmrec.text.tuning import count_parameters  # noqa: E402
 OUT = RESULTS / "finetune"
 MODELS = Path.home() / ".cache" / "lmrec" / "finetune"  # frozen stage-1 models and pre-tuned encoders (not committed)
 SMOKE: dict[str, Any] = {}  # --smoke: one epoch per stage, results and models in a scratch folder
+DEVICE = {"device": "cpu"}  # --device: where training and encoding run (every stage of a cell)
 SEARCH: dict[str, Any] = {}  # --encoder-lr: a validation-only search row, kept apart in OUT / "search"
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
 MAX_LENGTH = {"P2": 64, "P4": 64, "P3": 32}  # Amazon texts ~45 tokens, MovieLens titles ~15
@@ -57,7 +58,8 @@ GRAD_ITEMS = {"smollm2": 32}
 TUNINGS = ("frozen", "lora", "full", "co", "lora-cold")
 # lora-cold (P4 only): LoRA for a fixed number of epochs read on the cold validation (search-cold-tune),
 # where the lora cells keep the epoch of the best warm validation; "chosen" is that search's best epoch
-COLD_TUNE: dict[str, Any] = {"epochs": 6, "chosen": None}
+# (search-cold-tune, seed 2026: every epoch at or above the start, the first the highest)
+COLD_TUNE: dict[str, Any] = {"epochs": 6, "chosen": 1}
 BLEND = "ease-blend"  # not a tuning: the frozen ranker and EASE as one Blend, weights chosen on validation
 EASE_LAM = {"P2": 50.0, "P4": 50.0, "P3": 100.0}  # EASE's validation-chosen λ (benchmarks/baselines.py)
 TEXT_KNN = {"text-knn": "minilm", "text-knn-mpnet": "mpnet"}  # baseline name -> its frozen encoder
@@ -93,7 +95,8 @@ def base_config(code: str, seed: int, **train: Any) -> dict[str, Any]:
         if code == "P4":
             cfg["negative_pool"] = "train-items"
             parts.update(COLD_CANDIDATES[SEARCH.get("cold", P4_CHOICE)])
-    return {**parts, "loss": "softmax", "cache_dir": CACHE, "config": {**cfg, "progress": False, **train, **SMOKE}}
+    config = {**cfg, "progress": False, **DEVICE, **train, **SMOKE}
+    return {**parts, "loss": "softmax", "cache_dir": CACHE, "config": config}
 
 
 def encoder_options(code: str, encoder: str, tuning: str, seed: int) -> Encoder:
@@ -153,7 +156,7 @@ def run_cell(code: str, encoder: str, tuning: str, seed: int) -> dict[str, Any]:
             side.resolve(split.train, "finetune")
             stage = CoInteraction(epochs=1, batch_size=64, lr=1e-3, max_pairs=256 if SMOKE else 20000, seed=seed)
             pretune(Encoder(encoder, tune="lora", max_length=MAX_LENGTH[code], lora=LoRA(rank=8)), split.train,
-                    side.item_texts(), stage, co_dir, progress=False)
+                    side.item_texts(), stage, co_dir, device=DEVICE["device"], progress=False)
         co = json.loads((co_dir / "lmrec-pretune.json").read_text())
     model, stage1 = build(code, encoder, tuning, seed)
     fit_start = time.perf_counter()
@@ -198,8 +201,8 @@ def blend_cell(code: str, encoder: str, seed: int) -> dict[str, Any]:
 def baseline_cell(code: str, name: str, seed: int) -> dict[str, Any]:
     """EASE (its validation-chosen λ, benchmarks/baselines.py) and text-kNN over an encoder beside the grid."""
     split = get_protocol(code, seed=seed)
-    model = EASE(lam=EASE_LAM[code]) if name == "ease" else \
-        TextKNN(encoder=Encoder(TEXT_KNN[name], max_length=MAX_LENGTH[code]), cache_dir=CACHE)
+    model = EASE(lam=EASE_LAM[code]) if name == "ease" else TextKNN(
+        encoder=Encoder(TEXT_KNN[name], max_length=MAX_LENGTH[code]), cache_dir=CACHE, device=DEVICE["device"])
     start = time.perf_counter()
     model.fit(split.train, split.valid)
     scores, per_user = evaluate(model, split, code)
@@ -295,10 +298,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redo", action="store_true", help="run cells that already have a result")
     parser.add_argument("--smoke", action="store_true", help="one epoch per stage into /tmp/finetune-smoke (a check "
                                                              "of the script, not a result)")
+    parser.add_argument("--device", default="cpu", help='where cells train and encode ("cuda" on a GPU machine); '
+                                                         "each result file names the machine")
     parser.add_argument("--encoder-lr", type=float, help="search: another encoder learning rate for the tuned rows; "
                                                          "results go to results/finetune/search (validation only)")
     args = parser.parse_args(argv)
     global OUT, MODELS
+    DEVICE["device"] = args.device
     if args.encoder_lr is not None:
         SEARCH["encoder_lr"] = args.encoder_lr
         OUT = OUT / "search" / f"encoder-lr-{args.encoder_lr:g}"
@@ -309,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         from finetune_report import write_report
 
         write_report(load_cells(), {p.name: load_cells(p) for p in sorted((OUT / "search").glob("encoder-lr-*"))},
-                     [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold").glob("*.json"))])
+                     [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold").glob("*.json"))],
+                     [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold-tune").glob("*.json"))])
         return 0
     if args.action == "search-cold":
         folder = OUT / "search" / "cold"
@@ -328,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
             path = folder / f"P4-minilm-lora-{seed}.json"
             if path.exists() and not args.redo:
                 continue
-            atomic_write_text(path, json.dumps({**cold_tune_search(seed), **run_info()}, indent=2, default=float) + "\n")
+            record = {**cold_tune_search(seed), **run_info()}
+            atomic_write_text(path, json.dumps(record, indent=2, default=float) + "\n")
             print(path.read_text(), flush=True)
         return 0
     if args.action == "cell":  # one cell, in this process (what "run" spawns)
@@ -344,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {cell_name(code, encoder, tuning, seed)}", flush=True)
         started = time.perf_counter()
         done = subprocess.run([sys.executable, __file__, "cell", "--protocols", code, "--encoders", encoder,
-                               "--tunings", tuning, "--seeds", str(seed), *(["--smoke"] if args.smoke else []),
+                               "--tunings", tuning, "--seeds", str(seed), "--device", args.device,
+                               *(["--smoke"] if args.smoke else []),
                                *(["--encoder-lr", str(args.encoder_lr)] if args.encoder_lr is not None else [])])
         print(f"   exit {done.returncode} after {time.perf_counter() - started:.0f} s", flush=True)
     return 0
