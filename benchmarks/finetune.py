@@ -46,7 +46,8 @@ OUT = RESULTS / "finetune"
 MODELS = Path.home() / ".cache" / "lmrec" / "finetune"  # frozen stage-1 models and pre-tuned encoders (not committed)
 SMOKE: dict[str, Any] = {}  # --smoke: one epoch per stage, results and models in a scratch folder
 DEVICE = {"device": "cpu"}  # --device: where training and encoding run (every stage of a cell)
-SEARCH: dict[str, Any] = {}  # --encoder-lr: a validation-only search row, kept apart in OUT / "search"
+# --encoder-lr, --refresh-every: a validation-only search row, kept apart in OUT / "search"
+SEARCH: dict[str, Any] = {}
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
 MAX_LENGTH = {"P2": 64, "P4": 64, "P3": 32}  # Amazon texts ~45 tokens, MovieLens titles ~15
 # stage 2 (lora / full): the encoder's own learning rate; heads continue at a quarter of stage 1's
@@ -104,7 +105,7 @@ def encoder_options(code: str, encoder: str, tuning: str, seed: int) -> Encoder:
     tune = {"lora": "lora", "lora-cold": "lora", "full": "full"}.get(tuning, "frozen")
     return Encoder(model, tune=tune, max_length=MAX_LENGTH[code], lora=LoRA(rank=8, alpha=16.0),
                    lr=SEARCH.get("encoder_lr", ENCODER_LR.get(tune)), grad_items=GRAD_ITEMS.get(encoder, 128),
-                   refresh_every=0, batch_size=32)
+                   refresh_every=SEARCH.get("refresh_every", 0), batch_size=32)
 
 
 def cell_name(code: str, encoder: str, tuning: str, seed: int) -> str:
@@ -300,21 +301,29 @@ def main(argv: list[str] | None = None) -> int:
                                                              "of the script, not a result)")
     parser.add_argument("--device", default="cpu", help='where cells train and encode ("cuda" on a GPU machine); '
                                                          "each result file names the machine")
-    parser.add_argument("--encoder-lr", type=float, help="search: another encoder learning rate for the tuned rows; "
-                                                         "results go to results/finetune/search (validation only)")
+    searched = parser.add_mutually_exclusive_group()  # a search row changes one setting of the tuned rows
+    searched.add_argument("--encoder-lr", type=float, help="search: another encoder learning rate for the tuned rows; "
+                                                           "results go to results/finetune/search (validation only)")
+    searched.add_argument("--refresh-every", type=int, help="search: re-encode the catalogue table every this many "
+                                                            "steps (the grid: before each validation); results go "
+                                                            "to results/finetune/search (validation only)")
     args = parser.parse_args(argv)
     global OUT, MODELS
     DEVICE["device"] = args.device
     if args.encoder_lr is not None:
         SEARCH["encoder_lr"] = args.encoder_lr
         OUT = OUT / "search" / f"encoder-lr-{args.encoder_lr:g}"
+    if args.refresh_every is not None:
+        SEARCH["refresh_every"] = args.refresh_every
+        OUT = OUT / "search" / f"refresh-every-{args.refresh_every}"
     if args.smoke:
         OUT, MODELS = Path("/tmp/finetune-smoke/results"), Path("/tmp/finetune-smoke/models")
         SMOKE.update(epochs=1)
     if args.action == "report":
         from finetune_report import write_report
 
-        write_report(load_cells(), {p.name: load_cells(p) for p in sorted((OUT / "search").glob("encoder-lr-*"))},
+        searched = sorted([*(OUT / "search").glob("encoder-lr-*"), *(OUT / "search").glob("refresh-every-*")])
+        write_report(load_cells(), {p.name: load_cells(p) for p in searched},
                      [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold").glob("*.json"))],
                      [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold-tune").glob("*.json"))])
         return 0
@@ -346,15 +355,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     todo = [(c, b, "-", s) for c in args.protocols for b in args.baselines for s in args.seeds[:1]]
     todo += [(c, e, t, s) for s in args.seeds for c in args.protocols for e in args.encoders for t in args.tunings]
+    passed = ["--smoke"] if args.smoke else []  # the options a cell needs from this command line
+    for flag, value in (("--encoder-lr", args.encoder_lr), ("--refresh-every", args.refresh_every)):
+        passed += [flag, str(value)] if value is not None else []
     for code, encoder, tuning, seed in todo:
         if (OUT / f"{cell_name(code, encoder, tuning, seed)}.json").exists() and not args.redo:
             continue
         print(f"== {cell_name(code, encoder, tuning, seed)}", flush=True)
         started = time.perf_counter()
         done = subprocess.run([sys.executable, __file__, "cell", "--protocols", code, "--encoders", encoder,
-                               "--tunings", tuning, "--seeds", str(seed), "--device", args.device,
-                               *(["--smoke"] if args.smoke else []),
-                               *(["--encoder-lr", str(args.encoder_lr)] if args.encoder_lr is not None else [])])
+                               "--tunings", tuning, "--seeds", str(seed), "--device", args.device, *passed])
         print(f"   exit {done.returncode} after {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

@@ -105,25 +105,28 @@ def protocol_table(code: str, cells: list[dict[str, Any]]) -> list[str]:
 
 
 def search_table(search: dict[str, list[dict[str, Any]]], cells: list[dict[str, Any]]) -> list[str]:
-    """Validation NDCG@10 of the tuned rows at each encoder learning rate tried, beside the grid's rate
-    and the frozen start on the same seeds (seed 2026, and any seed a search row used)."""
-    from finetune import ENCODER_LR
-
-    found = [(float(name.rsplit("-", 1)[1]), c) for name, rows in search.items() for c in rows]
-    seeds = {2026} | {c["seed"] for _, c in found}
-    rows = [(ENCODER_LR.get(c["tuning"]), c) for c in cells if c["tuning"] in ("lora", "full") and c["seed"] in seeds]
-    rows += found
+    """Validation NDCG@10 of the tuned rows at each setting tried (the encoder's learning rate, the
+    catalogue table's refresh), beside the grid's setting and the frozen start on the same seeds (seed
+    2026, and any seed a search row used)."""
+    found = [c for rows in search.values() for c in rows]
+    seeds = {2026} | {c["seed"] for c in found}
+    rows = [c for c in cells if c["tuning"] in ("lora", "full") and c["seed"] in seeds] + found
     if not rows:
         return []
     frozen = {(c["protocol"], c["encoder"], c["seed"]): c["valid_ndcg@10"] for c in cells if c["tuning"] == "frozen"}
-    lines = ["### Search (validation only): the encoder's learning rate", "",
-             "| protocol | encoder | tuning | seed | encoder lr | valid NDCG@10 | frozen start | epochs (best) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for lr, c in sorted(rows, key=lambda r: (r[1]["protocol"], r[1]["encoder"], r[1]["tuning"], r[1]["seed"], r[0])):
+    lines = ["### Search (validation only): the encoder's learning rate and the table's refresh", "",
+             "| protocol | encoder | tuning | seed | encoder lr | table refreshed | valid NDCG@10 | frozen start | "
+             "epochs (best) |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def setting(c: dict[str, Any]) -> tuple[float, int]:
+        return c["params"]["encoder"]["lr"], c["params"]["encoder"]["refresh_every"]
+
+    for c in sorted(rows, key=lambda c: (c["protocol"], c["encoder"], c["tuning"], c["seed"], setting(c))):
         start = frozen.get((c["protocol"], c["encoder"], c["seed"]))
+        lr, every = setting(c)
         lines.append(f"| {c['protocol']} | {ENCODERS[c['encoder']]} | {TUNING[c['tuning']]} | {c['seed']} | {lr:g} | "
-                     f"{c['valid_ndcg@10']:.4f} | {'—' if start is None else f'{start:.4f}'} | "
-                     f"{c['epochs']} ({c['best_epoch']}) |")
+                     f"{f'every {every} steps' if every else 'each epoch'} | {c['valid_ndcg@10']:.4f} | "
+                     f"{'—' if start is None else f'{start:.4f}'} | {c['epochs']} ({c['best_epoch']}) |")
     return lines + [""]
 
 
