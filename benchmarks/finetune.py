@@ -46,7 +46,7 @@ OUT = RESULTS / "finetune"
 MODELS = Path.home() / ".cache" / "lmrec" / "finetune"  # frozen stage-1 models and pre-tuned encoders (not committed)
 SMOKE: dict[str, Any] = {}  # --smoke: one epoch per stage, results and models in a scratch folder
 DEVICE = {"device": "cpu"}  # --device: where training and encoding run (every stage of a cell)
-# --encoder-lr, --refresh-every: a validation-only search row, kept apart in OUT / "search"
+# --encoder-lr, --refresh-every, --grad-items: a validation-only search row, kept apart in OUT / "search"
 SEARCH: dict[str, Any] = {}
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
 MAX_LENGTH = {"P2": 64, "P4": 64, "P3": 32}  # Amazon texts ~45 tokens, MovieLens titles ~15
@@ -104,7 +104,8 @@ def encoder_options(code: str, encoder: str, tuning: str, seed: int) -> Encoder:
     model = str(MODELS / f"co-{code}-{encoder}-{seed}") if tuning == "co" else encoder
     tune = {"lora": "lora", "lora-cold": "lora", "full": "full"}.get(tuning, "frozen")
     return Encoder(model, tune=tune, max_length=MAX_LENGTH[code], lora=LoRA(rank=8, alpha=16.0),
-                   lr=SEARCH.get("encoder_lr", ENCODER_LR.get(tune)), grad_items=GRAD_ITEMS.get(encoder, 128),
+                   lr=SEARCH.get("encoder_lr", ENCODER_LR.get(tune)),
+                   grad_items=SEARCH.get("grad_items", GRAD_ITEMS.get(encoder, 128)),
                    refresh_every=SEARCH.get("refresh_every", 0), batch_size=32)
 
 
@@ -307,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     searched.add_argument("--refresh-every", type=int, help="search: re-encode the catalogue table every this many "
                                                             "steps (the grid: before each validation); results go "
                                                             "to results/finetune/search (validation only)")
+    searched.add_argument("--grad-items", type=int, help="search: items encoded with gradients per step (the grid: "
+                                                         "128, SmolLM2 32); results go to results/finetune/search "
+                                                         "(validation only)")
     args = parser.parse_args(argv)
     global OUT, MODELS
     DEVICE["device"] = args.device
@@ -316,13 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.refresh_every is not None:
         SEARCH["refresh_every"] = args.refresh_every
         OUT = OUT / "search" / f"refresh-every-{args.refresh_every}"
+    if args.grad_items is not None:
+        SEARCH["grad_items"] = args.grad_items
+        OUT = OUT / "search" / f"grad-items-{args.grad_items}"
     if args.smoke:
         OUT, MODELS = Path("/tmp/finetune-smoke/results"), Path("/tmp/finetune-smoke/models")
         SMOKE.update(epochs=1)
     if args.action == "report":
         from finetune_report import write_report
 
-        searched = sorted([*(OUT / "search").glob("encoder-lr-*"), *(OUT / "search").glob("refresh-every-*")])
+        kinds = ("encoder-lr", "refresh-every", "grad-items")  # the search rows' folders
+        searched = sorted(p for kind in kinds for p in (OUT / "search").glob(f"{kind}-*"))
         write_report(load_cells(), {p.name: load_cells(p) for p in searched},
                      [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold").glob("*.json"))],
                      [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold-tune").glob("*.json"))])
@@ -356,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     todo = [(c, b, "-", s) for c in args.protocols for b in args.baselines for s in args.seeds[:1]]
     todo += [(c, e, t, s) for s in args.seeds for c in args.protocols for e in args.encoders for t in args.tunings]
     passed = ["--smoke"] if args.smoke else []  # the options a cell needs from this command line
-    for flag, value in (("--encoder-lr", args.encoder_lr), ("--refresh-every", args.refresh_every)):
+    for flag, value in (("--encoder-lr", args.encoder_lr), ("--refresh-every", args.refresh_every),
+                        ("--grad-items", args.grad_items)):
         passed += [flag, str(value)] if value is not None else []
     for code, encoder, tuning, seed in todo:
         if (OUT / f"{cell_name(code, encoder, tuning, seed)}.json").exists() and not args.redo:

@@ -114,18 +114,19 @@ def search_table(search: dict[str, list[dict[str, Any]]], cells: list[dict[str, 
     if not rows:
         return []
     frozen = {(c["protocol"], c["encoder"], c["seed"]): c["valid_ndcg@10"] for c in cells if c["tuning"] == "frozen"}
-    lines = ["### Search (validation only): the encoder's learning rate and the table's refresh", "",
-             "| protocol | encoder | tuning | seed | encoder lr | table refreshed | valid NDCG@10 | frozen start | "
-             "epochs (best) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["### Search (validation only): encoder learning rate, table refresh, items with gradients",
+             "", "| protocol | encoder | tuning | seed | encoder lr | table refreshed | items with gradients per step | "
+             "valid NDCG@10 | frozen start | epochs (best) |", "|---|---|---|---|---|---|---|---|---|---|"]
 
-    def setting(c: dict[str, Any]) -> tuple[float, int]:
-        return c["params"]["encoder"]["lr"], c["params"]["encoder"]["refresh_every"]
+    def setting(c: dict[str, Any]) -> tuple[float, int, int]:
+        encoder = c["params"]["encoder"]
+        return encoder["lr"], encoder["refresh_every"], encoder["grad_items"]
 
     for c in sorted(rows, key=lambda c: (c["protocol"], c["encoder"], c["tuning"], c["seed"], setting(c))):
         start = frozen.get((c["protocol"], c["encoder"], c["seed"]))
-        lr, every = setting(c)
+        lr, every, grad = setting(c)
         lines.append(f"| {c['protocol']} | {ENCODERS[c['encoder']]} | {TUNING[c['tuning']]} | {c['seed']} | {lr:g} | "
-                     f"{f'every {every} steps' if every else 'each epoch'} | {c['valid_ndcg@10']:.4f} | "
+                     f"{f'every {every} steps' if every else 'each epoch'} | {grad} | {c['valid_ndcg@10']:.4f} | "
                      f"{'—' if start is None else f'{start:.4f}'} | {c['epochs']} ({c['best_epoch']}) |")
     return lines + [""]
 
