@@ -169,7 +169,7 @@ def run_cell(code: str, encoder: str, tuning: str, seed: int) -> dict[str, Any]:
         model.save(stage1_dir(code, encoder, seed))
     scores, per_user = evaluate(model, split, code)
     record = {"protocol": code, "encoder": encoder, "tuning": tuning, "seed": seed, **scores,
-              **training_cost(model), "fit_seconds": round(fit_seconds, 1),
+              **training_cost(model), "start_valid": model.start_valid_, "fit_seconds": round(fit_seconds, 1),
               "cell_seconds": round(time.perf_counter() - start, 1),
               "parameters": parameters(model),
               "refresh": model.text_.stats.get("refresh"), "encode": model.text_.stats.get("items"),

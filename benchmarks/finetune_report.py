@@ -114,16 +114,16 @@ def search_table(search: dict[str, list[dict[str, Any]]], cells: list[dict[str, 
     if not rows:
         return []
     frozen = {(c["protocol"], c["encoder"], c["seed"]): c["valid_ndcg@10"] for c in cells if c["tuning"] == "frozen"}
-    lines = ["### Search (validation only): encoder learning rate, table refresh, items with gradients",
-             "", "| protocol | encoder | tuning | seed | encoder lr | table refreshed | items with gradients per step | "
-             "valid NDCG@10 | frozen start | epochs (best) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["### Search (validation only): encoder learning rate, table refresh, items with gradients", "",
+             "| protocol | encoder | tuning | seed | encoder lr | table refreshed | items with gradients per step "
+             "| valid NDCG@10 | frozen start | epochs (best) |", "|---|---|---|---|---|---|---|---|---|---|"]
 
     def setting(c: dict[str, Any]) -> tuple[float, int, int]:
         encoder = c["params"]["encoder"]
         return encoder["lr"], encoder["refresh_every"], encoder["grad_items"]
 
     for c in sorted(rows, key=lambda c: (c["protocol"], c["encoder"], c["tuning"], c["seed"], setting(c))):
-        start = frozen.get((c["protocol"], c["encoder"], c["seed"]))
+        start = c.get("start_valid") or frozen.get((c["protocol"], c["encoder"], c["seed"]))  # as run, else its cell
         lr, every, grad = setting(c)
         lines.append(f"| {c['protocol']} | {ENCODERS[c['encoder']]} | {TUNING[c['tuning']]} | {c['seed']} | {lr:g} | "
                      f"{f'every {every} steps' if every else 'each epoch'} | {grad} | {c['valid_ndcg@10']:.4f} | "
