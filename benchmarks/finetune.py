@@ -14,6 +14,11 @@ stopped and grows cell by cell; ``report`` rebuilds ``benchmarks/results/finetun
         --protocols P2 P4 P3 --encoders minilm --tunings frozen lora full co --seeds 2026 2027 2028
     .venv/bin/python benchmarks/finetune.py report
 
+On a GPU machine add ``--device cuda`` (training, encoding and the catalogue refreshes run there).
+``search-cold`` and ``search-cold-tune`` choose P4's configuration and its tuned epochs on a cold
+validation; ``--encoder-lr``, ``--refresh-every`` and ``--grad-items`` write validation-only search
+rows.
+
 Configurations are bounded by epochs (no wall-clock cap) and were fixed on validation
 (``search``) before any test figure was read; see CONFIG below.
 """

@@ -123,7 +123,9 @@ def search_table(search: dict[str, list[dict[str, Any]]], cells: list[dict[str, 
         return encoder["lr"], encoder["refresh_every"], encoder["grad_items"]
 
     for c in sorted(rows, key=lambda c: (c["protocol"], c["encoder"], c["tuning"], c["seed"], setting(c))):
-        start = c.get("start_valid") or frozen.get((c["protocol"], c["encoder"], c["seed"]))  # as run, else its cell
+        # the start as run: recorded, or kept (best epoch 0); else the frozen cell of the seed
+        start = c.get("start_valid") or (c["valid_ndcg@10"] if c["best_epoch"] == 0 else
+                                         frozen.get((c["protocol"], c["encoder"], c["seed"])))
         lr, every, grad = setting(c)
         lines.append(f"| {c['protocol']} | {ENCODERS[c['encoder']]} | {TUNING[c['tuning']]} | {c['seed']} | {lr:g} | "
                      f"{f'every {every} steps' if every else 'each epoch'} | {grad} | {c['valid_ndcg@10']:.4f} | "
