@@ -127,7 +127,7 @@ def build(code: str, encoder: str, tuning: str, seed: int) -> tuple[LMRanker, Re
     params = base_config(code, seed)
     if tuning in ("lora", "full", "lora-cold"):
         cfg = params["config"]
-        fixed = {}
+        fixed: dict[str, Any] = {}
         if tuning == "lora-cold":
             if code != "P4" or not COLD_TUNE["chosen"]:
                 raise SystemExit("lora-cold runs on P4 once search-cold-tune has chosen its epochs (COLD_TUNE)")

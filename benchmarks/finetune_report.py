@@ -106,8 +106,8 @@ def protocol_table(code: str, cells: list[dict[str, Any]]) -> list[str]:
 
 def search_table(search: dict[str, list[dict[str, Any]]], cells: list[dict[str, Any]]) -> list[str]:
     """Validation NDCG@10 of the tuned rows at each setting tried (the encoder's learning rate, the
-    catalogue table's refresh), beside the grid's setting and the frozen start on the same seeds (seed
-    2026, and any seed a search row used)."""
+    catalogue table's refresh, the items encoded with gradients per step), beside the grid's setting
+    and the start on the same seeds (seed 2026, and any seed a search row used)."""
     found = [c for rows in search.values() for c in rows]
     seeds = {2026} | {c["seed"] for c in found}
     rows = [c for c in cells if c["tuning"] in ("lora", "full") and c["seed"] in seeds] + found
