@@ -62,6 +62,7 @@ STAGE2 = dict(epochs=6, patience=2, plateau_decay=0.5)
 # LoRA step costs ~10x MiniLM's on these CPUs (13 s per 64 texts on 2 threads), so it gets a quarter
 GRAD_ITEMS = {"smollm2": 32}
 TUNINGS = ("frozen", "lora", "full", "co", "lora-cold")
+TUNED = {"lora": "lora", "lora-cold": "lora", "full": "full"}  # tunings that train the encoder -> Encoder.tune
 # lora-cold (P4 only): LoRA for a fixed number of epochs read on the cold validation (search-cold-tune),
 # where the lora cells keep the epoch of the best warm validation; "chosen" is that search's best epoch
 # (search-cold-tune, seed 2026: every epoch at or above the start, the first the highest)
@@ -107,7 +108,7 @@ def base_config(code: str, seed: int, **train: Any) -> dict[str, Any]:
 
 def encoder_options(code: str, encoder: str, tuning: str, seed: int) -> Encoder:
     model = str(MODELS / f"co-{code}-{encoder}-{seed}") if tuning == "co" else encoder
-    tune = {"lora": "lora", "lora-cold": "lora", "full": "full"}.get(tuning, "frozen")
+    tune = TUNED.get(tuning, "frozen")
     return Encoder(model, tune=tune, max_length=MAX_LENGTH[code], lora=LoRA(rank=8, alpha=16.0),
                    lr=SEARCH.get("encoder_lr", ENCODER_LR.get(tune)),
                    grad_items=SEARCH.get("grad_items", GRAD_ITEMS.get(encoder, 128)),
@@ -122,17 +123,21 @@ def stage1_dir(code: str, encoder: str, seed: int) -> Path:
     return MODELS / f"stage1-{code}-{encoder}-{seed}"
 
 
+def stage2(config: dict[str, Any], **fixed: Any) -> dict[str, Any]:
+    """The TrainConfig of a tuned stage from its frozen stage's: STAGE2, heads at a quarter of the rate."""
+    return {**config, **STAGE2, "lr": config["lr"] / 4, **fixed, **SMOKE}
+
+
 def build(code: str, encoder: str, tuning: str, seed: int) -> tuple[LMRanker, Recommender | None]:
     """(model, the frozen model it starts from or None)."""
     params = base_config(code, seed)
-    if tuning in ("lora", "full", "lora-cold"):
-        cfg = params["config"]
+    if tuning in TUNED:
         fixed: dict[str, Any] = {}
         if tuning == "lora-cold":
             if code != "P4" or not COLD_TUNE["chosen"]:
                 raise SystemExit("lora-cold runs on P4 once search-cold-tune has chosen its epochs (COLD_TUNE)")
             fixed = {"epochs": COLD_TUNE["chosen"]}
-        params["config"] = {**cfg, **STAGE2, "lr": cfg["lr"] / 4, **fixed, **SMOKE}
+        params["config"] = stage2(params["config"], **fixed)
         start = Recommender.load(stage1_dir(code, encoder, seed))
     else:
         start = None
@@ -256,9 +261,7 @@ def cold_tune_search(seed: int = 2026) -> dict[str, Any]:
     stage1 = LMRanker(encoder=encoder_options("P4", "minilm", "frozen", seed), **base_config("P4", seed))
     stage1.fit(split.train, split.valid)
     params = base_config("P4", seed)
-    cfg = params["config"]
-    params["config"] = {**cfg, **STAGE2, "lr": cfg["lr"] / 4, "epochs": COLD_TUNE["epochs"],
-                        "patience": COLD_TUNE["epochs"], **SMOKE}
+    params["config"] = stage2(params["config"], epochs=COLD_TUNE["epochs"], patience=COLD_TUNE["epochs"])
     tuned = LMRanker(encoder=encoder_options("P4", "minilm", "lora", seed), **params)
     start = time.perf_counter()
     tuned.fit(split.train, split.test, init_from=stage1)

@@ -17,6 +17,7 @@ BASELINES = ("ease", "text-knn", "text-knn-mpnet")  # rows that are not the lang
 TUNING = {"frozen": "frozen", "lora": "LoRA r8", "full": "full", "co": "co-interaction → frozen",
           "lora-cold": "LoRA r8, epochs read on the cold validation",
           "ease-blend": "frozen, blended with EASE", "-": "—"}
+TUNED = ("lora", "full", "co", "lora-cold")  # rows whose encoder was trained (co: before the ranker)
 METRIC = {"P2": "test", "P3": "test", "P4": "cold"}  # the headline metric per protocol (P4: among cold items)
 TITLES = {"P2": "P2 Scientific leave-one-out: test NDCG@10",
           "P3": "P3 ML-100K temporal: test NDCG@10",
@@ -73,7 +74,7 @@ def tuning_label(tuning: str, row: list[dict[str, Any]]) -> str:
     """The tuning's name, with the items encoded with gradients per step where a tuned row used
     fewer than the default 128."""
     grad = {c["params"]["encoder"]["grad_items"] for c in row if c.get("params", {}).get("encoder")}
-    fewer = tuning in ("lora", "full") and grad and max(grad) < 128
+    fewer = tuning in ("lora", "full", "lora-cold") and grad and max(grad) < 128
     return TUNING[tuning] + (f", {max(grad)} items with gradients per step" if fewer else "")
 
 
@@ -232,11 +233,11 @@ def targets_table(cells: list[dict[str, Any]]) -> list[str]:
                      f"{runs} | {'yes' if fastest <= 30 else 'no'} |")
     for code, label in (("P2", "test"), ("P4", "cold")):
         groups = _rows(cells, code)
-        best = best_paired({k: v for k, v in groups.items() if k[1] in ("lora", "full", "co")},
+        best = best_paired({k: v for k, v in groups.items() if k[1] in TUNED},
                            groups.get(("minilm", "frozen"), []), label)
         if best is not None:
             lines.append(paired_line(f"fine-tuning beats frozen MiniLM on {code}", *best))
-        own = [(enc, tun, found) for (enc, tun), row in sorted(groups.items()) if tun in ("lora", "full", "co")
+        own = [(enc, tun, found) for (enc, tun), row in sorted(groups.items()) if tun in TUNED
                and (found := paired(row, groups.get((enc, "frozen"), []), label))]
         if own:  # each tuned row against the same encoder frozen, on the seeds both have
             lines.append(paired_line(f"fine-tuning beats the same encoder frozen on {code}",
