@@ -29,6 +29,8 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -277,6 +279,15 @@ def cold_tune_search(seed: int = 2026) -> dict[str, Any]:
     return out
 
 
+def save_search(path: Path, make: Callable[[], dict[str, Any]], redo: bool) -> None:
+    """One validation-only search record (``make()`` plus the run's command, machine, commit), unless kept."""
+    if path.exists() and not redo:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({**make(), **run_info()}, indent=2, default=float) + "\n")
+    print(path.read_text(), flush=True)
+
+
 def save_cell(record: dict[str, Any]) -> None:
     per_user = record.pop("per_user")
     name = cell_name(record["protocol"], record["encoder"], record["tuning"], record["seed"])
@@ -344,25 +355,14 @@ def main(argv: list[str] | None = None) -> int:
                      [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold-tune").glob("*.json"))])
         return 0
     if args.action == "search-cold":
-        folder = OUT / "search" / "cold"
-        folder.mkdir(parents=True, exist_ok=True)
         for name in args.candidates:
-            path = folder / (name.replace(" ", "_").replace(",", "") + ".json")
-            if path.exists() and not args.redo:
-                continue
-            atomic_write_text(path, json.dumps({**cold_candidate(name), **run_info()}, indent=2, default=float) + "\n")
-            print(path.read_text(), flush=True)
+            save_search(OUT / "search" / "cold" / (name.replace(" ", "_").replace(",", "") + ".json"),
+                        partial(cold_candidate, name), args.redo)
         return 0
     if args.action == "search-cold-tune":
-        folder = OUT / "search" / "cold-tune"
-        folder.mkdir(parents=True, exist_ok=True)
         for seed in args.seeds:
-            path = folder / f"P4-minilm-lora-{seed}.json"
-            if path.exists() and not args.redo:
-                continue
-            record = {**cold_tune_search(seed), **run_info()}
-            atomic_write_text(path, json.dumps(record, indent=2, default=float) + "\n")
-            print(path.read_text(), flush=True)
+            save_search(OUT / "search" / "cold-tune" / f"P4-minilm-lora-{seed}.json",
+                        partial(cold_tune_search, seed), args.redo)
         return 0
     if args.action == "cell":  # one cell, in this process (what "run" spawns)
         (code,), (encoder,), (tuning,), (seed,) = args.protocols, args.encoders, args.tunings, args.seeds
