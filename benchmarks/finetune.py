@@ -365,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
                         partial(cold_tune_search, seed), args.redo)
         return 0
     if args.action == "cell":  # one cell, in this process (what "run" spawns)
+        given = {"--protocols": args.protocols, "--encoders": args.encoders, "--tunings": args.tunings,
+                 "--seeds": args.seeds}
+        several = [flag for flag, values in given.items() if len(values) != 1]
+        if several:
+            parser.error(f"cell runs one cell: give exactly one value to {', '.join(several)} (the run action takes several)")
         (code,), (encoder,), (tuning,), (seed,) = args.protocols, args.encoders, args.tunings, args.seeds
         cell = baseline_cell if tuning == "-" else blend_cell if tuning == BLEND else None
         save_cell(cell(code, encoder, seed) if cell else run_cell(code, encoder, tuning, seed))
