@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
 
         kinds = ("encoder-lr", "refresh-every", "grad-items")  # the search rows' folders
         searched = sorted(p for kind in kinds for p in (OUT / "search").glob(f"{kind}-*"))
-        write_report(load_cells(), {p.name: load_cells(p) for p in searched},
+        write_report(load_cells(), {"p4_choice": P4_CHOICE, "cold_tune": COLD_TUNE}, {p.name: load_cells(p) for p in searched},
                      [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold").glob("*.json"))],
                      [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold-tune").glob("*.json"))])
         return 0

@@ -134,17 +134,17 @@ def search_table(search: dict[str, list[dict[str, Any]]], cells: list[dict[str, 
     return lines + [""]
 
 
-def cold_search_table(rows: list[dict[str, Any]]) -> list[str]:
-    """The P4 candidates on the cold validation (pseudo-cold items held out of P4's training data)."""
+def cold_search_table(rows: list[dict[str, Any]], p4_choice: str) -> list[str]:
+    """The P4 candidates on the cold validation (pseudo-cold items held out of P4's training data);
+    ``p4_choice``: the candidate chosen (finetune.P4_CHOICE)."""
     if not rows:
         return []
-    from finetune import P4_CHOICE
 
     lines = ["### Search (validation only, seed 2026): the P4 configuration on a cold validation", "",
              f"A random 20% of the items with P4 training interactions ({rows[0]['pseudo_cold_items']} items, "
              f"{rows[0]['rows']} interactions) are held out of P4's training data and ranked as cold items; "
              f"the real cold items and test set are not read. Chosen (highest pseudo-cold NDCG@10): "
-             f"**{P4_CHOICE}**.", "",
+             f"**{p4_choice}**.", "",
              "| candidate | pseudo-cold NDCG@10 (among cold) | among all items | epochs (best) |", "|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: -r["cold_ndcg@10"]):
         epochs = f"{r['epochs']} ({r['best_epoch']})" if "epochs" in r else "—"
@@ -152,23 +152,23 @@ def cold_search_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def cold_tune_table(rows: list[dict[str, Any]]) -> list[str]:
-    """P4 stage 2 (MiniLM LoRA) with its validation on the pseudo-cold items: NDCG@10 per epoch."""
+def cold_tune_table(rows: list[dict[str, Any]], cold_tune: dict[str, Any]) -> list[str]:
+    """P4 stage 2 (MiniLM LoRA) with its validation on the pseudo-cold items: NDCG@10 per epoch;
+    ``cold_tune``: the epochs searched and chosen (finetune.COLD_TUNE)."""
     if not rows:
         return []
-    from finetune import COLD_TUNE
 
     lines = ["### Search (validation only): P4 LoRA epochs on the cold validation", "",
              "The cold validation above (pseudo-cold items held out of P4's training data; the real cold items and "
              "test set unread): the chosen P4 configuration trained frozen, then LoRA-tuned with the pseudo-cold "
              "items' rows as its validation (NDCG@10 among all items, the start competing). The `lora-cold` cells "
-             f"train the best epoch count on P4 itself: **{COLD_TUNE['chosen'] or 'none chosen'}**.", "",
-             "| seed | start | " + " | ".join(f"epoch {e}" for e in range(1, COLD_TUNE["epochs"] + 1)) +
+             f"train the best epoch count on P4 itself: **{cold_tune['chosen'] or 'none chosen'}**.", "",
+             "| seed | start | " + " | ".join(f"epoch {e}" for e in range(1, cold_tune["epochs"] + 1)) +
              " | best | start → best, among pseudo-cold items | CPU s / epoch |",
-             "|---|---|" + "---|" * COLD_TUNE["epochs"] + "---|---|---|"]
+             "|---|---|" + "---|" * cold_tune["epochs"] + "---|---|---|"]
     for r in sorted(rows, key=lambda r: r["seed"]):
         values = {e["epoch"]: e.get("valid_ndcg@10") for e in r["epochs"]}
-        cells = [f"{values[e]:.4f}" if values.get(e) is not None else "—" for e in range(1, COLD_TUNE["epochs"] + 1)]
+        cells = [f"{values[e]:.4f}" if values.get(e) is not None else "—" for e in range(1, cold_tune["epochs"] + 1)]
         cpu = np.mean([e["train_cpu_seconds"] for e in r["epochs"]])
         moved = f"{r['start_cold_ndcg@10']:.4f} → {r['tuned_cold_ndcg@10']:.4f}"
         lines.append(f"| {r['seed']} | {r['start_valid']:.4f} | " + " | ".join(cells) +
@@ -286,8 +286,10 @@ def blend_table(cells: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
-def write_report(cells: list[dict[str, Any]], search: dict[str, list[dict[str, Any]]] | None = None,
+def write_report(cells: list[dict[str, Any]], choices: dict[str, Any], search: dict[str, list[dict[str, Any]]] | None = None,
                  cold: list[dict[str, Any]] | None = None, cold_tune: list[dict[str, Any]] | None = None) -> None:
+    """finetune.md from the cells and search rows; ``choices``: the benchmark's choices the text names
+    ({"p4_choice": finetune.P4_CHOICE, "cold_tune": finetune.COLD_TUNE}), passed in by finetune.py."""
     latest = max(cells, key=lambda c: c["date"]) if cells else {}
     lines = ["# Before and after fine-tuning the language model", "",
              "One table per protocol; a row is an encoder and a tuning mode, over seeds 2026-2028 (P2 and P3: the "
@@ -302,7 +304,7 @@ def write_report(cells: list[dict[str, Any]], search: dict[str, list[dict[str, A
         if mine:
             lines += protocol_table(code, mine) + [""]
     lines += targets_table(cells) + ["## Appendix", ""] + coverage(cells)
-    lines += cold_search_table(cold or []) + cold_tune_table(cold_tune or [])
+    lines += cold_search_table(cold or [], choices["p4_choice"]) + cold_tune_table(cold_tune or [], choices["cold_tune"])
     lines += search_table(search or {}, cells) + blend_table(cells)
     notes = RESULTS / "finetune" / "notes.md"  # conditions of the runs, written by whoever ran them
     lines += ["### Notes on the runs", "", notes.read_text().strip(), ""] if notes.exists() else []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,8 +20,14 @@ from lmrec.errors import ConfigError, check_choice
 from lmrec.evaluation.metrics import LIST_METRICS, PER_USER, MetricSpec, auc_per_user, parse_metric
 from lmrec.sparse import mask_seen
 
-if TYPE_CHECKING:
-    from lmrec.models.base import Recommender
+
+
+class Scorer(Protocol):
+    """What the evaluator needs of a model: scores of every item for a batch of users given their
+    history rows (every :class:`~lmrec.models.base.Recommender` is one)."""
+
+    def score_batch(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        """(len(users), n_items) scores; ``users`` are dense indices, ``history`` the CSR rows of all users."""
 
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "hr@10", "mrr@10", "precision@10", "auc")
 
@@ -77,7 +83,7 @@ def _mask(items: np.ndarray, n: int) -> np.ndarray:
 
 
 class Evaluator:
-    """Evaluate a fitted :class:`Recommender` on a split with named metrics.
+    """Evaluate a fitted :class:`~lmrec.models.base.Recommender` on a split with named metrics.
 
     Parameters
     ----------
@@ -102,11 +108,11 @@ class Evaluator:
         self.batch_size = batch_size
         self.device = device
 
-    def evaluate(self, model: Recommender) -> EvalResult:
+    def evaluate(self, model: Scorer) -> EvalResult:
         return evaluate_task(model, self.task, self.specs, self.batch_size, self.device)
 
 
-def ranking_scores(model: Recommender, task: EvalTask, users: np.ndarray, device: str = "cpu") -> torch.Tensor:
+def ranking_scores(model: Scorer, task: EvalTask, users: np.ndarray, device: str = "cpu") -> torch.Tensor:
     """(B, N) scores of ``users`` as the evaluator ranks them: NaN, seen items and non-candidates -inf."""
     return rankable(model.score_batch(users, task.history), task, users, device)
 
@@ -136,7 +142,7 @@ def user_values(scores: torch.Tensor, task: EvalTask, users: np.ndarray, spec: M
     return PER_USER[spec.kind](hits, truth.sum(1).cpu(), spec.k).numpy()  # type: ignore[arg-type]
 
 
-def top_lists(model: Recommender, task: EvalTask, k: int, users: np.ndarray | None = None, batch_size: int = 1024,
+def top_lists(model: Scorer, task: EvalTask, k: int, users: np.ndarray | None = None, batch_size: int = 1024,
               device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """(items (U, k), scores (U, k)) the evaluator's top-k lists of ``users`` (default: the task's);
     a slot with no rankable item left holds item -1 and score -inf."""
@@ -151,7 +157,7 @@ def top_lists(model: Recommender, task: EvalTask, k: int, users: np.ndarray | No
     return items, scores
 
 
-def evaluate_task(model: Recommender, task: EvalTask, specs: Sequence[MetricSpec], batch_size: int = 1024,
+def evaluate_task(model: Scorer, task: EvalTask, specs: Sequence[MetricSpec], batch_size: int = 1024,
                   device: str = "cpu") -> EvalResult:
     """Score, mask, take top-K and compute every metric, batch by batch."""
     start = time.perf_counter()

@@ -32,7 +32,7 @@ from lmrec.models.lm.net import LMNet
 from lmrec.models.lm.presets import preset_params
 from lmrec.models.lm.scorers import SCORERS, Scorer
 from lmrec.models.lm.text_table import TextTable
-from lmrec.models.lm.training import training_task
+from lmrec.models.lm.training import TrainingParts, training_task
 from lmrec.models.lm.tuned_table import TunedTable
 from lmrec.models.lm.users import USER_TOWERS, MeanUser, UserTower
 from lmrec.models.text_side import DEFAULT_CACHE, TextSide
@@ -117,6 +117,10 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
         self.net_ = LMNet(text, items, self.user_.build(items.dim, self.n_users_, user_text))
         self.module_ = self.net_
 
+    def training_parts(self) -> TrainingParts:
+        """The network and parts training reads (after the network is built and its graph prepared)."""
+        return TrainingParts(self.net_, self.scorer_, self.loss_, self.adj_, self.user_, self.encoder_.lr)
+
     def _prepare_graph(self) -> None:
         self.adj_ = normalized_adjacency(self.train_matrix_, self._device()) if self.items_.graph_layers else None
 
@@ -149,7 +153,7 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
         self.net_.to(cfg.device)
         self._prepare_graph()  # on the training device
         self.net_.users.prepare(train, cfg.seed)
-        self._run_training(training_task(self, train, cfg), cfg, train, valid)
+        self._run_training(training_task(self.training_parts(), train, cfg), cfg, train, valid)
         if isinstance(self.net_.text, TunedTable):  # serve from the final table; new texts go through the tuned encoder
             self.text_.stats["refresh"] = dict(self.net_.text.refreshes)
             self.net_.text = TextTable(self.net_.text.table)

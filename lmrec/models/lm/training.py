@@ -1,74 +1,90 @@
 """How an LMRanker trains: the loop's task for its parts (per-pair or shared-negative steps).
 
+Training reads the built network and parts (:class:`TrainingParts`), never the model object.
 Shapes: B training rows in a batch, m negatives per row, N items, G distinct users of a batch.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from lmrec.data.interactions import Interactions
-from lmrec.models.lm.users import MeanUser, MeanUserModule, entries
+from lmrec.losses import Loss
+from lmrec.models.lm.items import Adjacency
+from lmrec.models.lm.net import LMNet
+from lmrec.models.lm.scorers import Scorer
+from lmrec.models.lm.users import MeanUser, MeanUserModule, UserTower, entries
 from lmrec.sparse import csr_product
 from lmrec.training.config import TrainConfig
 from lmrec.training.loop import TrainingTask
 from lmrec.training.pairwise import Negatives, pairwise_step
 
-if TYPE_CHECKING:
-    from lmrec.models.lm.ranker import LMRanker
-
 DENSE_SCORES = 2**24  # batch x catalogue scores computed in full during training (64 MB of float32)
 BATCH_ITEMS_SHARE = 0.25  # a step projects only its batch's items when they are at most this share of the catalogue
 
 
-def training_task(model: LMRanker, train: Interactions, cfg: TrainConfig) -> TrainingTask:
-    """The :class:`TrainingTask` of a built LMRanker: its step, batching and optimizer groups."""
-    net, negatives = model.net_, Negatives(train, cfg)
-    shared = isinstance(model.user_, MeanUser) and model.user_.shared_negatives
-    encoder_groups = net.text.param_groups(model.encoder_.lr)
+@dataclass(frozen=True)
+class TrainingParts:
+    """What an LMRanker's training reads: the built network, the scorer and loss parts, the item
+    graph (``adj``: the normalised adjacency on the training device, None without graph layers),
+    the user tower's options and the encoder's learning rate (None: the heads' rate)."""
+
+    net: LMNet
+    scorer: Scorer
+    loss: Loss
+    adj: Adjacency | None
+    user: UserTower
+    encoder_lr: float | None
+
+
+def training_task(parts: TrainingParts, train: Interactions, cfg: TrainConfig) -> TrainingTask:
+    """The :class:`TrainingTask` of a built LMRanker's parts: its step, batching and optimizer groups."""
+    net, negatives = parts.net, Negatives(train, cfg)
+    shared = isinstance(parts.user, MeanUser) and parts.user.shared_negatives
+    encoder_groups = net.text.param_groups(parts.encoder_lr)
     heads = [p for name, p in net.named_parameters() if not name.startswith("text.")]
-    options = dict(groups=train.users if model.user_.grouped_batches else None,
+    options = dict(groups=train.users if parts.user.grouped_batches else None,
                    param_groups=[{"params": heads}, *encoder_groups] if encoder_groups else None,
                    after_update=net.text.after_update, before_validation=net.text.refresh)
     if shared:  # nothing random to draw: every unseen item is a negative
-        return TrainingTask(net, shared_negatives_step(model, train, negatives), len(train), **options)
+        return TrainingTask(net, shared_negatives_step(parts, train, negatives), len(train), **options)
     histories = train.to_csr()
-    scores = TextSpaceScores(model, histories) if text_space(model) else partial(pair_scores, model,
-                                                                                   histories=histories)
-    step = pairwise_step(scores, model.loss_, negatives, train, cfg.device)
+    scores = TextSpaceScores(parts, histories) if text_space(net) else partial(pair_scores, parts,
+                                                                                 histories=histories)
+    step = pairwise_step(scores, parts.loss, negatives, train, cfg.device)
     return step.task(net, **options)
 
 
-def pair_scores(model: LMRanker, rows: np.ndarray, pos: torch.Tensor, neg: torch.Tensor,
+def pair_scores(parts: TrainingParts, rows: np.ndarray, pos: torch.Tensor, neg: torch.Tensor,
                 histories: sp.csr_matrix) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(positive scores (B,), negative scores (B, m), 0): each row's user without its positive.
     ``histories``: the (U, N) training matrix (which items a batch's users can read)."""
-    net = model.net_
+    net = parts.net
     table = net.text.training_table(pos, neg)  # (N, T)
     read = batch_items(net.users.row_users[rows].numpy(), pos, neg, histories) if net.items.per_item else None
     if read is not None and len(read) <= BATCH_ITEMS_SHARE * len(table):
         index = torch.as_tensor(read, device=table.device)
         v = net.items.rows(table[index], index, len(table))  # (N, d), zero outside the batch's items
     else:
-        v = net.item_reps(model.adj_, table)  # (N, d)
+        v = net.item_reps(parts.adj, table)  # (N, d)
     u = net.users.train_users(net.items.history(v), rows, pos)  # (B, d)
-    return candidate_scores(model, u, v, torch.cat([pos[:, None], neg], dim=1))
+    return candidate_scores(parts.scorer, u, v, torch.cat([pos[:, None], neg], dim=1))
 
 
-def candidate_scores(model: LMRanker, u: torch.Tensor, v: torch.Tensor,
+def candidate_scores(scorer: Scorer, u: torch.Tensor, v: torch.Tensor,
                      cand: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(positive scores (B,), negative scores (B, m), 0) of users ``u`` (B, d) against their
     candidates ``cand`` (B, 1 + m), positives first, which index the item rows ``v`` (K, d)."""
     if score_all_rows(len(u), len(v), cand.numel(), v.shape[1]):
         # all (B, K) scores, then gather: the backward of a gather is a cheap dense scatter, while
         # the backward of v[cand] (an accumulating index_put over B * (1 + m) rows) is slow on CPU
-        scores = torch.gather(model.scorer_.pair(u, v), 1, cand)
+        scores = torch.gather(scorer.pair(u, v), 1, cand)
     else:
-        scores = model.scorer_.pair(u, v[cand])
+        scores = scorer.pair(u, v[cand])
     return scores[:, 0], scores[:, 1:], scores.new_zeros(())
 
 
@@ -82,10 +98,9 @@ def score_all_rows(n_users: int, n_rows: int, n_candidates: int, dim: int) -> bo
     return dense <= DENSE_SCORES or dense <= n_candidates * dim
 
 
-def text_space(model: LMRanker) -> bool:
+def text_space(net: LMNet) -> bool:
     """Whether a step may average histories in text space (:class:`TextSpaceScores`): a frozen
     table, an affine item tower and the mean tower without history dropout."""
-    net = model.net_
     return net.text.frozen and net.items.linear and isinstance(net.users, MeanUserModule) and not net.users.dropout
 
 
@@ -100,15 +115,15 @@ class TextSpaceScores:
     Equal to :func:`pair_scores` up to floating-point order.
     """
 
-    def __init__(self, model: LMRanker, histories: sp.csr_matrix) -> None:
-        self.model, self.histories = model, histories
-        table = model.net_.text.table
+    def __init__(self, parts: TrainingParts, histories: sp.csr_matrix) -> None:
+        self.parts, self.histories = parts, histories
+        table = parts.net.text.table
         with torch.no_grad():
             self.text_sums = csr_product(histories, table)  # (U, T)
         self.counts = torch.as_tensor(np.diff(histories.indptr), dtype=table.dtype, device=table.device)
 
     def __call__(self, rows: np.ndarray, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        net = self.model.net_
+        net = self.parts.net
         table, items = net.text.table, net.items
         users = net.users.row_users[rows]
         user_rows = users.numpy()
@@ -125,7 +140,7 @@ class TextSpaceScores:
         # each distinct candidate projected once: with catalogue-wide negatives a batch's (B, 1 + m)
         # candidates repeat the same few thousand items, whose (B, 1 + m, T) text rows would not fit
         distinct, local = torch.unique(torch.cat([pos[:, None], neg], dim=1), return_inverse=True)
-        return candidate_scores(self.model, u, items.project(table[distinct], distinct), local)
+        return candidate_scores(self.parts.scorer, u, items.project(table[distinct], distinct), local)
 
 
 def batch_items(users: np.ndarray, pos: torch.Tensor, neg: torch.Tensor, histories: sp.csr_matrix) -> np.ndarray:
@@ -135,7 +150,7 @@ def batch_items(users: np.ndarray, pos: torch.Tensor, neg: torch.Tensor, histori
     return np.unique(np.concatenate([pos.cpu().numpy(), neg.cpu().numpy().reshape(-1), seen]))
 
 
-def shared_negatives_step(model: LMRanker, train: Interactions, negatives: Negatives):  # type: ignore[no-untyped-def]
+def shared_negatives_step(parts: TrainingParts, train: Interactions, negatives: Negatives):  # type: ignore[no-untyped-def]
     """The softmax loss of a batch whose negatives are, for each positive, its user's unseen items,
     with the catalogue scored once per distinct user of the batch.
 
@@ -145,17 +160,17 @@ def shared_negatives_step(model: LMRanker, train: Interactions, negatives: Negat
     items = torch.as_tensor(train.items)
 
     def step(rows: np.ndarray) -> torch.Tensor:
-        net, scorer = model.net_, model.scorer_
+        net, scorer = parts.net, parts.scorer
         group_users, group = np.unique(train.users[rows], return_inverse=True)
         group = group.reshape(-1)
         pos = items[rows].to(net.text.table.device)
-        v = net.item_reps(model.adj_, net.text.training_table(pos, None))  # (N, d)
+        v = net.item_reps(parts.adj, net.text.training_table(pos, None))  # (N, d)
         u_pos, u_all = net.users.catalogue_users(net.items.history(v), group_users, group, pos)
         pos_scores = scorer.pair(u_pos, v[pos].unsqueeze(1))[:, 0]  # (B,)
         catalogue = scorer.pair(u_all, v)  # (G, N)
         seen = negatives.seen(group_users).to(catalogue.device)
         # a finite floor, not -inf: a user with every item seen gets a negligible log-sum, not NaN gradients
         log_sum = torch.logsumexp(catalogue.masked_fill(seen, torch.finfo(catalogue.dtype).min), dim=-1)
-        return model.loss_(pos_scores, log_sum[torch.as_tensor(group, device=log_sum.device)].unsqueeze(-1))
+        return parts.loss(pos_scores, log_sum[torch.as_tensor(group, device=log_sum.device)].unsqueeze(-1))
 
     return step

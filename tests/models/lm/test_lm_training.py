@@ -73,7 +73,7 @@ def test_catalogue_wide_negatives_score_all_rows_at_any_batch(monkeypatch):
 def test_text_space_applies_to_frozen_affine_mean_models_only(catalogue, tmp_path):
     def built(**parts):
         model = LMRanker(cache_dir=tmp_path, config=TrainConfig(epochs=1, batch_size=512, progress=False), **parts)
-        return model.fit(catalogue)
+        return model.fit(catalogue).net_
 
     assert lm_training.text_space(built(items=ItemTower(dim=8, ids=True)))
     assert not lm_training.text_space(built(items=ItemTower(dim=8, projection="mlp")))

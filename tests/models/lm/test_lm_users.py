@@ -41,7 +41,7 @@ def test_shared_negatives_learn_and_equal_the_per_pair_softmax(tiny_split):
     train = tiny_split.train
     rows = np.arange(0, 40, 3)
     pos, users = torch.as_tensor(train.items[rows]), train.users[rows]
-    step = shared_negatives_step(model, train, Negatives(train, SHARED))
+    step = shared_negatives_step(model.training_parts(), train, Negatives(train, SHARED))
     with torch.no_grad():
         got = step(rows)
         net, tau = model.net_, model.scorer_.temperature
