@@ -13,6 +13,11 @@ file and ``os.replace``; a reader therefore sees the old version or the new one,
 A plain model directory (one with ``manifest.json``) is also accepted wherever a store is read:
 it is served as a single version.
 
+A store may also hold ``holdout/`` (manifest.json + holdout.safetensors, written atomically): the
+retraining gate's fixed holdout, (user, item) pairs by raw id that the event stream cannot write
+(:meth:`ModelStore.save_holdout`; ``lmrec publish MODEL STORE --holdout SPLIT_DIR`` stores a split's
+validation interactions, and the first retraining round samples one when none is there).
+
 A version is a *name* inside the store (``v0001``), never a path: :meth:`ModelStore.version_path`
 refuses ``../``, absolute paths, and versions whose folder or files are symbolic links leading
 out of the store, so whoever may name a version cannot make a reader open files elsewhere.
@@ -20,16 +25,41 @@ out of the store, so whoever may name a version cannot make a reader open files 
 from __future__ import annotations
 
 import re
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lmrec.errors import ArtifactError
-from lmrec.storage.artifacts import atomic_write_text
+import numpy as np
+
+from lmrec.errors import ArtifactError, ConfigError
+from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, atomic_write_text, ids_from_json, ids_to_json,
+                                     load_arrays, read_manifest, save_arrays, write_json)
 
 if TYPE_CHECKING:
     from lmrec.models.base import Recommender
 
 VERSION = re.compile(r"^v(\d{4,})$")
+HOLDOUT = "holdout"  # the folder of the store's fixed holdout
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """(user, item) pairs by raw id, aligned: ``users[j]`` interacted with ``items[j]``; ``source``
+    says where they came from (a split folder, a sample of a version's training data)."""
+
+    users: np.ndarray
+    items: np.ndarray
+    source: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.users) != len(self.items):
+            raise ConfigError(f"Holdout: 'users' has {len(self.users)} entries but 'items' has {len(self.items)}; "
+                              "expected one user per item.")
+
+    def __len__(self) -> int:
+        return len(self.users)
 
 
 class ModelStore:
@@ -122,8 +152,52 @@ class ModelStore:
         atomic_write_text(self.root / "CURRENT", name + "\n")
 
     def describe(self) -> dict[str, Any]:
-        return {"root": str(self.root), "single": self.single, "versions": self.versions(),
-                "current": self.current()}
+        out = {"root": str(self.root), "single": self.single, "versions": self.versions(), "current": self.current()}
+        if not self.single and (self.root / HOLDOUT).is_dir():
+            out["holdout"] = read_manifest(self.root / HOLDOUT, kind="holdout")["source"]
+        return out
+
+    # ----------------------------------------------------------------- the gate's fixed holdout
+    def has_holdout(self) -> bool:
+        return not self.single and (self.root / HOLDOUT / "manifest.json").exists()
+
+    def save_holdout(self, holdout: Holdout, *, overwrite: bool = True) -> Path:
+        """Write ``holdout`` as ``holdout/`` in the store, atomically: the raw ids once each in
+        manifest.json, the pairs as int64 indices into them in holdout.safetensors."""
+        if self.single:
+            raise ArtifactError(f"{self.root} is a single model directory; a holdout is kept in a version store "
+                                "(lmrec publish MODEL_DIR STORE --holdout SPLIT_DIR).")
+        if not len(holdout):
+            raise ConfigError("save_holdout: the holdout has no (user, item) pair; expected at least one.")
+        user_ids, users = np.unique(np.asarray(holdout.users), return_inverse=True)
+        item_ids, items = np.unique(np.asarray(holdout.items), return_inverse=True)
+        manifest = {"format_version": FORMAT_VERSION, "kind": "holdout", "source": holdout.source,
+                    "pairs": len(holdout), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "info": holdout.info,
+                    "user_ids": ids_to_json(user_ids), "item_ids": ids_to_json(item_ids)}
+        with atomic_directory(self.root / HOLDOUT, overwrite=overwrite) as tmp:
+            save_arrays(tmp / "holdout.safetensors", {"users": users.astype(np.int64), "items": items.astype(np.int64)})
+            write_json(tmp / "manifest.json", manifest)
+        return self.root / HOLDOUT
+
+    def load_holdout(self) -> Holdout | None:
+        """The store's fixed holdout, checked; None when it has none."""
+        if not self.has_holdout():
+            return None
+        folder = self.root / HOLDOUT
+        check_inside(folder, self.root)
+        manifest = read_manifest(folder, kind="holdout")
+        arrays = load_arrays(folder / "holdout.safetensors")
+        try:
+            user_ids, item_ids = ids_from_json(manifest["user_ids"]), ids_from_json(manifest["item_ids"])
+            users, items = arrays["users"], arrays["items"]
+        except KeyError as exc:
+            raise ArtifactError(f"{folder}: the holdout lacks {exc.args[0]!r}; it is incomplete.") from None
+        for name, index, ids in (("users", users, user_ids), ("items", items, item_ids)):
+            if index.ndim != 1 or len(index) != manifest.get("pairs") or \
+                    (len(index) and (index.min() < 0 or index.max() >= len(ids))):
+                raise ArtifactError(f"{folder}/holdout.safetensors: {name!r} must hold {manifest.get('pairs')} "
+                                    f"indices in [0, {len(ids)}); the holdout is corrupt.")
+        return Holdout(user_ids[users], item_ids[items], str(manifest["source"]), dict(manifest.get("info", {})))
 
 
 def check_inside(folder: Path, root: Path) -> None:

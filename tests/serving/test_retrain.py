@@ -33,7 +33,10 @@ def test_promotes_a_candidate_that_is_not_worse(store, tmp_path):
     model = Recommender.load(store.current_path())
     assert model.n_users_ == 20 + 12, "new users from the events are part of the candidate"
     through = model.manifest_["metrics"]["events_through_id"]
-    assert through == 46 and result.events["holdout"] == 10 and model.manifest_["metrics"]["previous_version"] == "v0001"
+    # u05's violin, its newest training interaction, is in the trusted holdout the round sampled: its
+    # click is left out, so 9 of the 10 known users' newest clicks are held out
+    assert result.events["trusted_pairs"] == 1 and store.has_holdout()
+    assert through == 45 and result.events["holdout"] == 9 and model.manifest_["metrics"]["previous_version"] == "v0001"
     again = retrain(store, events, RetrainConfig(min_events=100))  # only held-out events are new now
     assert not again.promoted and "usable new events" in again.reason
 
@@ -80,27 +83,31 @@ def test_the_holdout_is_the_newest_by_the_servers_clock(store, tmp_path):
     events = SQLiteEventStore(tmp_path / "events.db")
     events.append([Event(f"new{u}", str(i), "click", 1.0, 3e9) for u in range(10) for i in (0, 1, 2, 8)])
     events.append([Event(f"u{u:02d}", "8", "click", 1.0, 1e9) for u in range(10)])  # received last, dated first
-    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, holdout=0.2, accept_jumps=("8",)))
-    assert result.events["holdout"] == 10 and result.promoted
+    # u05's violin is in the trusted holdout the round sampled, so 49 usable events: the newest 9 (0.18)
+    # are the known users' clicks
+    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, holdout=0.18, accept_jumps=("8",)))
+    assert result.events["holdout"] == 9 and result.events["trusted_pairs"] == 1 and result.promoted
     assert Recommender.load(store.current_path()).manifest_["metrics"]["events_through_id"] == 40
 
 
 def test_the_violin_trend_is_flagged_as_a_jump_until_accepted(store, tmp_path):
-    """22 of the round's 58 events are the violin (item 8), which had 1 of 78 training
-    interactions: about 17x its expected count, so the round waits for an operator."""
+    """21 of the round's 57 usable events are the violin (item 8; u05's click is left out, its pair
+    being in the trusted holdout), which had 1 of 78 training interactions: about 17x its expected
+    count, so the round waits for an operator."""
     events = new_events(tmp_path / "events.db")
     result = retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10))
     assert not result.promoted and store.current() == "v0001"
-    assert [f["item"] for f in result.flagged] == ["8"] and result.flagged[0]["events"] == 22
-    assert "popularity jump in this round's events: 8 (22 events" in result.reason and "--accept-jump" in result.reason
+    assert [f["item"] for f in result.flagged] == ["8"] and result.flagged[0]["events"] == 21
+    assert "popularity jump in this round's events: 8 (21 events" in result.reason and "--accept-jump" in result.reason
 
 
 def test_caps_drop_a_flooding_users_events(store, tmp_path):
     events = new_events(tmp_path / "events.db")
-    events.append([Event("flood", str(i % 8), "click", 1.0, 2e9) for i in range(300)])
-    cfg = RetrainConfig(margin=1.0, epochs=1, min_events=10, max_user_events=8, accept_jumps=("8",))
+    events.append([Event("flood", str(i % 8), "click", 1.0, 2e9 + i) for i in range(300)])
+    cfg = RetrainConfig(margin=1.0, epochs=1, min_events=10, max_user_events=4, accept_jumps=("8",))
     result = retrain(store, events, cfg)
-    assert result.events["over_caps"] == 292 and result.promoted
+    # 300 events on 8 items: 292 repeat a pair and count once; of the 8 pairs, 4 pass the cap
+    assert result.events["duplicates"] == 292 and result.events["over_caps"] == 4 and result.promoted
 
 
 def test_a_holdout_where_both_models_score_zero_promotes_nothing(store, tmp_path):
@@ -109,7 +116,9 @@ def test_a_holdout_where_both_models_score_zero_promotes_nothing(store, tmp_path
     events = SQLiteEventStore(tmp_path / "events.db")
     events.append([Event(f"new{u}", str(i), "click", 1.0, 2e9) for u in range(10) for i in (4, 5, 6)])
     events.append([Event(f"u{u:02d}", "0", "click", 1.0, 2e9) for u in range(1, 10)])
-    result = retrain(store, events, RetrainConfig(margin=1.0, epochs=1, min_events=10, holdout=0.23))
+    # without the trusted holdout, whose sample would take some of these users' apples out of the round
+    cfg = RetrainConfig(margin=1.0, epochs=1, min_events=10, holdout=0.23, trusted_gate=False)
+    result = retrain(store, events, cfg)
     assert result.events["holdout"] == 9 and result.current_score == result.candidate_score == 0
     assert not result.promoted and "both models score ndcg@10 0 on the 9 held-out events" in result.reason
 

@@ -1,11 +1,13 @@
-"""Version stores: numbering, CURRENT pointer, single model directories."""
+"""Version stores: numbering, CURRENT pointer, single model directories, the fixed holdout."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from safetensors.numpy import save_file
 
-from lmrec.errors import ArtifactError
+from lmrec.errors import ArtifactError, ConfigError
 from lmrec.models import MostPopular
-from lmrec.storage.versions import ModelStore
+from lmrec.storage.versions import Holdout, ModelStore
 
 
 def test_publish_and_current(tiny_split, tmp_path):
@@ -61,3 +63,33 @@ def test_links_may_not_lead_out_of_the_store(tiny_split, tmp_path):
     assert single.version_path("outside") == tmp_path / "outside"
     with pytest.raises(ArtifactError, match="single model directory"):
         single.version_path("v0001")
+
+
+def test_the_holdout_is_stored_atomically_and_read_back_checked(tiny_split, tmp_path):
+    store = ModelStore(tmp_path / "models")
+    store.publish(MostPopular().fit(tiny_split.train))
+    assert not store.has_holdout() and store.load_holdout() is None
+    pairs = Holdout(np.array(["u01", "u02", "u01"], dtype=object), np.array([3, 7, 9]), "a test", {"note": 1})
+    store.save_holdout(pairs)
+    back = store.load_holdout()
+    assert back.users.tolist() == ["u01", "u02", "u01"] and back.items.tolist() == [3, 7, 9]
+    assert back.source == "a test" and back.info == {"note": 1} and store.describe()["holdout"] == "a test"
+    assert store.versions() == ["v0001"], "the holdout folder is not a version"
+    assert not list((tmp_path / "models").glob(".*tmp*"))
+    with pytest.raises(ArtifactError, match="already exists"):
+        store.save_holdout(pairs, overwrite=False)
+    arrays = {"users": np.array([0, 5, 0]), "items": np.array([0, 1, 2])}  # user 5 of 2 raw ids
+    save_file(arrays, str(tmp_path / "models" / "holdout" / "holdout.safetensors"))
+    with pytest.raises(ArtifactError, match=r"'users' must hold 3 indices in \[0, 2\); the holdout is corrupt"):
+        store.load_holdout()
+
+
+def test_holdout_errors_name_what_was_expected(tiny_split, tmp_path):
+    MostPopular().fit(tiny_split.train).save(tmp_path / "one")
+    one = Holdout(np.array(["u01"]), np.array([1]), "x")
+    with pytest.raises(ArtifactError, match="single model directory"):
+        ModelStore(tmp_path / "one").save_holdout(one)
+    with pytest.raises(ConfigError, match="no \\(user, item\\) pair"):
+        ModelStore(tmp_path / "models").save_holdout(Holdout(np.zeros(0), np.zeros(0), "x"))
+    with pytest.raises(ConfigError, match="'users' has 2 entries but 'items' has 1"):
+        Holdout(np.array(["a", "b"]), np.array([1]), "x")
