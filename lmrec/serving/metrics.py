@@ -1,4 +1,4 @@
-"""Prometheus metrics: request counts and latency histograms per route, and the model version.
+"""Prometheus metrics: request counts and latency histograms per route, the model version, reloads.
 
 A pure ASGI middleware (no per-request task switching) labels each request with its route
 template (``/users/{user_id}/recommendations``), so ids do not explode the label space.
@@ -24,6 +24,15 @@ class ServiceMetrics:
         self.version = Gauge("lmrec_model_info", "The served model (value 1)", ["version", "model_id"],
                              registry=self.registry)
         self.events = Counter("lmrec_events_stored", "Events acknowledged as durable", registry=self.registry)
+        # reloads: tests read these to know that no child process ran, or no full collection
+        self.reloads = Counter("lmrec_reloads", "Reloads asked, by outcome: unchanged (nothing to load), loaded, "
+                               "refused, busy (another reload was running)", ["outcome"], registry=self.registry)
+        self.checks = Counter("lmrec_version_checks", "Versions checked in a child process", registry=self.registry)
+        self.shared_encoders = Counter("lmrec_encoders_shared", "Loaded versions that took over the served "
+                                       "version's encoder", registry=self.registry)
+        self.release_collections = Counter("lmrec_release_collections", "Full garbage collections run because a "
+                                           "replaced model outlived its last request (reference cycles)",
+                                           registry=self.registry)
 
     def set_model(self, version: str, model_id: str) -> None:
         self.version.clear()

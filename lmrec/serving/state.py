@@ -2,7 +2,9 @@
 
 A :class:`ServedModel` is built completely (checked in a child process, loaded, checked again,
 indexed, its encoder warmed by a test query) before the server swaps it in, so a reload never
-exposes a half-ready model; requests already running keep the object they started with.
+exposes a half-ready model; requests already running keep the object they started with. A version
+whose untuned encoder is built exactly as the served one's takes over that encoder (no second copy
+of its weights, no seconds spent building it).
 
 Routes call these methods from worker threads (a small exact search may run on the event loop:
 :meth:`ServedModel.recommend_user_now`). One lock guards the model's state; the slow part
@@ -34,7 +36,7 @@ from lmrec.storage.versions import ModelStore
 INLINE_FLOATS = AUTO_HNSW_FLOATS  # an exact index smaller than this searches in under 2 ms
 
 
-def shown(raw: str, limit: int = 60) -> str:
+def shown(raw: str, limit: int = 16) -> str:
     """An id for a message: quoted, and cut when long (messages never echo a large input)."""
     return repr(raw if len(raw) <= limit else raw[:limit] + "...")
 
@@ -43,19 +45,44 @@ class NotFound(LmrecError):
     """An unknown user or item id (HTTP 404)."""
 
 
+class ReloadBusy(LmrecError):
+    """A reload asked while another one runs (HTTP 409, answered at once: reloads never queue)."""
+
+
+def encoder_key(side: TextSide, max_text: int, text_cache: int) -> dict[str, Any] | None:
+    """What a served model's request-text encoder is built from: the untuned encoder's settings that
+    change its output, its device and the server's bounds. None for a tuned encoder (its weights are
+    its own version's files), which is never shared."""
+    options = side.options
+    if options.trainable:
+        return None
+    return {**options.inference_key(), "device": options.device, "max_text": max_text, "text_cache": text_cache}
+
+
 class ServedModel:
-    """A loaded model version ready to answer requests (thread-safe for reads and item updates)."""
+    """A loaded model version ready to answer requests (thread-safe for reads and item updates).
+
+    ``previous``: the model served until now; its encoder is taken over when this model's would be
+    the same (:func:`encoder_key`), and ``encoder_shared`` says so.
+    """
 
     def __init__(self, model: Recommender, *, path: Path, version: str, index: str = "auto",
-                 max_text: int = 2000, text_cache: int = 4096) -> None:
+                 max_text: int = 2000, text_cache: int = 4096, previous: ServedModel | None = None) -> None:
         self.model, self.path, self.version = model, path, version
         self.loaded_at = time.time()
         self._lock = threading.RLock()
         self.text: TextSide | None = None
         self.encoder: BoundedEncoder | None = None
+        self.encoder_key: dict[str, Any] | None = None
+        self.encoder_shared = False
         side = model.text_side() if isinstance(model, ItemText) else None
         if side is not None:  # request texts: cut, cached in memory, never on disk
-            self.text, self.encoder = side, BoundedEncoder(side.encoder(), max_text, text_cache)
+            self.text, self.encoder_key = side, encoder_key(side, max_text, text_cache)
+            if previous is not None and previous.encoder is not None and self.encoder_key is not None \
+                    and previous.encoder_key == self.encoder_key:
+                self.encoder, self.encoder_shared = previous.encoder, True
+            else:
+                self.encoder = BoundedEncoder(side.encoder(), max_text, text_cache)
             side.use_encoder(self.encoder)
         self.users = {str(raw): i for i, raw in enumerate(model.user_ids_.tolist())}
         self.items = {str(raw): i for i, raw in enumerate(model.item_ids_.tolist())}
@@ -70,17 +97,21 @@ class ServedModel:
 
     @classmethod
     def load(cls, store: ModelStore, version: str | None = None, *, index: str = "auto",
-             settings: LoadSettings | None = None, max_text: int = 2000, text_cache: int = 4096) -> ServedModel:
+             settings: LoadSettings | None = None, max_text: int = 2000, text_cache: int = 4096,
+             check: bool = True, previous: ServedModel | None = None) -> ServedModel:
         """Load the store's current version (or ``version``, a name inside the store), checked as
-        :mod:`lmrec.serving.validate` describes, first in a child process; any defect raises
-        ArtifactError."""
+        :mod:`lmrec.serving.validate` describes, first in a child process (``check=False``: not in a
+        child, for content that passed before); any defect raises ArtifactError. ``previous``: the
+        served model, whose encoder this one may take over."""
         settings = settings or LoadSettings()
         name = version or store.current()
         path = store.version_path(name)
-        check_in_child(path, settings)
+        if check:
+            check_in_child(path, settings)
         try:
             model = load_version(path, settings)
-            served = cls(model, path=path, version=name, index=index, max_text=max_text, text_cache=text_cache)
+            served = cls(model, path=path, version=name, index=index, max_text=max_text, text_cache=text_cache,
+                         previous=previous)
             test_query(model, path)  # also builds and warms the encoder before the first request
         except ArtifactError:
             raise
@@ -89,6 +120,16 @@ class ServedModel:
         except Exception as exc:  # anything the checks did not foresee is still a defect of the artifact
             raise ArtifactError(f"{path}: cannot serve this model ({type(exc).__name__}: {str(exc)[:300]}).") from None
         return served
+
+    def own_parts(self, successor: ServedModel) -> list[Any]:
+        """What should be freed together with this model once ``successor`` replaced it: the model, and
+        its encoder with the encoder's torch modules unless ``successor`` took the encoder over."""
+        parts: list[Any] = [self.model]
+        if self.encoder is not None and self.encoder is not successor.encoder:
+            inner = self.encoder.inner
+            modules = [v for v in getattr(inner, "__dict__", {}).values() if isinstance(v, torch.nn.Module)]
+            parts += [self.encoder, inner, *modules]
+        return parts
 
     # ---------------------------------------------------------------- lookups
     @property

@@ -12,16 +12,21 @@ A version is served only after it
    weights in every safetensors file) and answered one test query with finite scores.
 
 Any failure raises :class:`~lmrec.errors.ArtifactError`, which the server answers with 409 while
-the old version keeps serving.
+the old version keeps serving. :class:`Verdicts` remembers what was decided about a version's
+*content* (a sha256 over its files), so content that was refused is refused again at once, and
+content that passed is not checked in a child process again; a cheap stamp of the files (names,
+sizes, times) spares reading them when nothing changed.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -36,6 +41,7 @@ from lmrec.models.capabilities import Factorised, NewUsers
 from lmrec.text.sources import SOURCES
 
 TEST_PROFILE = "a test profile"
+CHECK_NICENESS = 10  # added to a check process's niceness: it yields the CPU to the serving process
 
 
 @dataclass(frozen=True)
@@ -160,23 +166,158 @@ def test_query(model: Recommender, path: Path, *, profile: bool = True) -> None:
 
 
 def check_in_child(path: Path, settings: LoadSettings) -> None:
-    """Load and check ``path`` in a child process; raise ArtifactError if it fails, crashes or hangs."""
+    """Load and check ``path`` in a child process; raise ArtifactError if it fails, crashes or hangs.
+
+    The child runs at a lower CPU priority (:data:`CHECK_NICENESS`), so on a machine with few cores
+    the requests the server answers meanwhile come first.
+    """
     cmd = [sys.executable, "-m", "lmrec.serving.validate", str(path), "--settings", json.dumps(asdict(settings))]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=settings.timeout)
-    except subprocess.TimeoutExpired:
-        raise ArtifactError(f"{path}: loading and checking it took longer than {settings.timeout:g} s.") from None
-    if done.returncode < 0:
-        name = signal.Signals(-done.returncode).name if -done.returncode in signal.valid_signals() else "a signal"
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        _lower_priority(child.pid)
+        try:
+            stdout, stderr = child.communicate(timeout=settings.timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            raise CheckTimedOut(f"{path}: loading and checking it took longer than {settings.timeout:g} s.") from None
+    code = child.returncode
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else "a signal"
         raise ArtifactError(f"{path}: loading it killed the checking process ({name}); the artifact is corrupt.")
-    lines = done.stdout.strip().splitlines()
+    lines = stdout.strip().splitlines()
     try:
         answer = json.loads(lines[-1]) if lines else {}
     except json.JSONDecodeError:
         answer = {}
-    if done.returncode != 0 or not answer.get("ok"):
-        tail = answer.get("error") or (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+    if code != 0 or not answer.get("ok"):
+        tail = answer.get("error") or (stderr.strip().splitlines() or ["no output"])[-1][:300]
         raise ArtifactError(tail)
+
+
+Stamp = tuple[tuple[str, int, int, int, int], ...]  # (name, size, mtime ns, ctime ns, inode) per file
+
+
+def version_files(folder: Path) -> list[tuple[str, Path]]:
+    """Every file under ``folder`` as (name relative to it, path), sorted by name. Links are followed
+    (a store lets a version hold only links that stay inside it), each real folder once."""
+    found: list[tuple[str, Path]] = []
+    seen: set[Path] = set()
+    pending = [("", folder)]
+    while pending:
+        prefix, path = pending.pop()
+        real = path.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        for child in path.iterdir():
+            if child.is_dir():
+                pending.append((f"{prefix}{child.name}/", child))
+            elif child.is_file():
+                found.append((prefix + child.name, child))
+    return sorted(found)
+
+
+def stamp(folder: Path) -> Stamp:
+    """Names, sizes, modification and change times and inodes of a folder's files: cheap (no file is
+    read), and it changes whenever a file is written, replaced, added or removed."""
+    try:
+        out = []
+        for name, path in version_files(folder):
+            st = path.stat()
+            out.append((name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+        return tuple(out)
+    except OSError as exc:
+        raise ArtifactError(f"{folder}: cannot list its files ({exc.strerror or exc}).") from None
+
+
+def content_digest(folder: Path) -> str:
+    """sha256 over the names and bytes of a folder's files (read in 1 MiB pieces; hashlib and file reads
+    release the GIL, so other threads keep running)."""
+    h = hashlib.sha256()
+    try:
+        for name, path in version_files(folder):
+            h.update(name.encode("utf-8", "surrogateescape") + b"\0")
+            with path.open("rb") as f:
+                while piece := f.read(1 << 20):
+                    h.update(piece)
+            h.update(b"\0")
+    except OSError as exc:
+        raise ArtifactError(f"{folder}: cannot read its files ({exc.strerror or exc}).") from None
+    return h.hexdigest()
+
+
+class CheckTimedOut(ArtifactError):
+    """The check did not end within its timeout: a verdict on the machine's load as much as on the
+    content, so it is not remembered (the version is checked again when asked again)."""
+
+
+class KnownRefusal(ArtifactError):
+    """Content refused before and unchanged since: refused again without a check (``reason``: the first answer)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason} (refused before; its files have not changed since, so it was not checked again)")
+        self.reason = reason
+
+
+class Verdicts:
+    """What one server decided about version contents, by content digest: refused ones with their
+    reasons, and ones that passed the checks and were served. A stamp per folder (:func:`stamp`)
+    spares reading files that did not change; only when the stamp changed are the files read and
+    hashed (:func:`content_digest`), so rewriting a version with the same bytes changes nothing.
+
+    Not thread-safe: the server consults it under its reload lock. ``keep`` bounds each memory.
+
+    >>> verdicts = Verdicts()                          # doctest: +SKIP
+    >>> digest = verdicts.identify(store.version_path("v0002"))
+    >>> verdicts.check(digest)                         # raises KnownRefusal if refused before
+    """
+
+    def __init__(self, keep: int = 256) -> None:
+        self.keep = keep
+        self._stamps: OrderedDict[Path, tuple[Stamp, str]] = OrderedDict()
+        self._refused: OrderedDict[str, str] = OrderedDict()
+        self._passed: OrderedDict[str, None] = OrderedDict()
+
+    def identify(self, folder: Path) -> str:
+        """The content digest of ``folder``: remembered while its stamp is unchanged, else computed."""
+        now = stamp(folder)  # before reading: a write during hashing changes the stamp again
+        known = self._stamps.get(folder)
+        digest = known[1] if known is not None and known[0] == now else content_digest(folder)
+        self._remember(self._stamps, folder, (now, digest))
+        return digest
+
+    def check(self, digest: str) -> None:
+        """Raise :class:`KnownRefusal` when this content was refused before."""
+        reason = self._refused.get(digest)
+        if reason is not None:
+            raise KnownRefusal(reason)
+
+    def passed(self, digest: str) -> bool:
+        """Whether this content passed the checks and was served before (its child check can be skipped)."""
+        return digest in self._passed
+
+    def refuse(self, digest: str, reason: str) -> None:
+        self._passed.pop(digest, None)
+        self._remember(self._refused, digest, reason)
+
+    def accept(self, digest: str) -> None:
+        self._refused.pop(digest, None)
+        self._remember(self._passed, digest, None)
+
+    def _remember(self, memory: OrderedDict, key: object, value: object) -> None:
+        memory[key] = value
+        memory.move_to_end(key)
+        while len(memory) > self.keep:
+            memory.popitem(last=False)
+
+
+def _lower_priority(pid: int) -> None:
+    """Make a child process yield the CPU to the server (set right after it starts, before its imports
+    are done: a ``preexec_fn`` would be unsafe in a server with threads)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, min(os.getpriority(os.PRIO_PROCESS, pid) + CHECK_NICENESS, 19))
+    except (AttributeError, OSError):  # no priorities on this system, or the child already ended
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -115,16 +115,17 @@ def serve() -> Iterator:
 
 
 class HealthProbe:
-    """Asks ``/health`` every ``every`` seconds on one kept-alive connection while an attack runs,
-    recording each answer's status and latency; ``check()`` asserts all were 200 within ``limit`` s.
+    """Asks ``path`` (``/health``) every ``every`` seconds on one kept-alive connection while an attack
+    runs, recording each answer's status and latency; ``check()`` asserts all were 200 within
+    ``limit`` s, ``take()`` hands over the answers so far.
 
     >>> with HealthProbe(server) as probe:   # doctest: +SKIP
     ...     attack()
     >>> probe.check()                         # doctest: +SKIP
     """
 
-    def __init__(self, server: Server, every: float = 0.05, limit: float = 0.1) -> None:
-        self.url, self.every, self.limit = server.url + "/health", every, limit
+    def __init__(self, server: Server, every: float = 0.05, limit: float = 0.1, path: str = "/health") -> None:
+        self.url, self.every, self.limit = server.url + path, every, limit
         self.answers: list[tuple[int, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -154,6 +155,11 @@ class HealthProbe:
         self._wait_for(len(self.answers) + 2)  # and after it ends
         self._stop.set()
         self._thread.join(15)
+
+    def take(self) -> list[tuple[int, float]]:
+        """The answers so far, forgotten here."""
+        taken, self.answers = self.answers, []
+        return taken
 
     def check(self) -> None:
         assert self.answers, "the probe asked nothing"
