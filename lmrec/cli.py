@@ -28,7 +28,8 @@ from lmrec.evaluation.evaluator import DEFAULT_METRICS, Evaluator
 from lmrec.experiments.compare import compare
 from lmrec.models.base import Recommender
 from lmrec.models.registry import MODELS, create_model
-from lmrec.serving.retrain import RetrainConfig
+from lmrec.serving.retrain_config import RetrainConfig
+from lmrec.storage.versions import Holdout
 from lmrec.training.config import TrainConfig
 from lmrec.training.distributed import finish, init_from_env
 
@@ -162,14 +163,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from lmrec.serving.app import CONFIG_ENV, ServeConfig, config_to_env, create_app
     from lmrec.serving.guard import guarded_protocol, is_loopback
+    from lmrec.serving.hosts import LOOPBACK_NAMES
 
-    if args.insecure_dev and not is_loopback(args.host):
+    loopback = is_loopback(args.host)
+    if args.insecure_dev and not loopback:
         raise ConfigError(f"--insecure-dev opens the write routes to anyone who reaches the server, so it binds "
                           f"loopback hosts only (127.0.0.1, ::1, localhost); got --host {args.host}. "
                           "Set LMREC_API_KEY to serve other hosts.")
+    # reads are protected on any address others can reach, unless the operator opts out
+    protect_reads = args.protect_reads if args.protect_reads is not None else not loopback
+    if args.allowed_hosts is not None:
+        hosts = [h.strip() for h in args.allowed_hosts.split(",") if h.strip()]
+    else:
+        hosts = list(LOOPBACK_NAMES) if loopback else []
+    if not hosts and not loopback:
+        print("lmrec: warning: requests naming any host in their Host header are answered; name this server's "
+              "hosts with --allowed-hosts (against DNS rebinding)", file=sys.stderr)
     encoders = dict(_pair(text, "--encoder") for text in args.encoder or [])
     config = ServeConfig(model=args.model_dir, events=args.events, api_key=os.environ.get("LMREC_API_KEY") or None,
-                         insecure_dev=args.insecure_dev, protect_reads=args.protect_reads, index=args.index,
+                         insecure_dev=args.insecure_dev, protect_reads=protect_reads, allowed_hosts=hosts,
+                         index=args.index,
                          max_batch=args.max_batch, watch=args.watch, cache_dir=args.cache_dir, encoders=encoders,
                          load_timeout=args.load_timeout, max_body=args.max_body, max_text=args.max_text,
                          text_cache=args.text_cache, body_timeout=args.body_timeout,
@@ -204,9 +217,29 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     model = Recommender.load(args.model_dir)
     store = ModelStore(args.store)
+    holdout = _split_holdout(args.holdout, model) if args.holdout else None  # read before anything is written
     name = store.publish(model, metrics=model.manifest_.get("metrics", {}))
-    print(json.dumps({"published": name, **store.describe()}, indent=2))
+    out: dict[str, Any] = {"published": name, **store.describe()}
+    if holdout is not None:
+        store.save_holdout(holdout)
+        out["holdout"] = {"source": holdout.source, **holdout.info}
+    print(json.dumps(out, indent=2))
     return 0
+
+
+def _split_holdout(split_dir: str, model: Recommender) -> Holdout:
+    """The validation interactions of the split in ``split_dir`` as the retraining gate's fixed holdout
+    (raw ids); counts how many of them ``model`` was trained on."""
+    valid = load_split(split_dir).valid
+    if not len(valid):
+        raise ConfigError(f"--holdout {split_dir}: the split has no validation interactions; the gate's holdout is "
+                          "a split's validation part (write one with lmrec data prepare).")
+    users, items = valid.user_ids[valid.users], valid.item_ids[valid.items]
+    coo = model.train_matrix_.tocoo()
+    trained = set(zip(map(str, model.user_ids_[coo.row].tolist()), map(str, model.item_ids_[coo.col].tolist())))
+    overlap = sum(pair in trained for pair in zip(map(str, users.tolist()), map(str, items.tolist())))
+    return Holdout(users, items, f"validation interactions of the split {split_dir}",
+                   {"pairs": int(len(valid)), "users": int(len(set(valid.users.tolist()))), "in_model_training": overlap})
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
@@ -217,7 +250,12 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     cfg = RetrainConfig(holdout=args.holdout, margin=args.margin, metric=args.metric, epochs=args.epochs, lr=args.lr,
                         min_events=args.min_events, positive_types=tuple(args.positive_types), min_value=args.min_value,
                         max_user_events=args.max_user_events, max_item_events=args.max_item_events,
-                        jump_factor=args.jump_factor, jump_min=args.jump_min, accept_jumps=tuple(args.accept_jump))
+                        jump_factor=args.jump_factor, jump_min=args.jump_min, accept_jumps=tuple(args.accept_jump),
+                        trusted_gate=args.trusted_gate, trusted_users=args.trusted_users,
+                        trusted_recent=args.trusted_recent,
+                        exposure_check=args.exposure_check, exposure_users=args.exposure_users,
+                        exposure_factor=args.exposure_factor, exposure_gain=args.exposure_gain,
+                        detect_fakes=args.detect_fakes, detect_threshold=args.detect_threshold, noise_z=args.noise_z)
     result = retrain(ModelStore(args.model), open_event_store(args.events), cfg)
     print(json.dumps(result.to_dict(), indent=2))
     return 0 if result.promoted else 3
@@ -280,8 +318,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--events", help="event store: a SQLite path or sqlite:///path (default: events.db in the store)")
     serve.add_argument("--insecure-dev", action="store_true",
                        help="allow write routes without an API key (loopback hosts only)")
-    serve.add_argument("--protect-reads", action="store_true",
-                       help="read routes need the API key too (all but /health, /metrics and the pages)")
+    reads = serve.add_mutually_exclusive_group()
+    reads.add_argument("--protect-reads", action="store_true", default=None,
+                       help="read routes need the API key too (all but /health, /metrics and the pages); the "
+                            "default when --host is not a loopback address")
+    reads.add_argument("--open-reads", action="store_false", dest="protect_reads",
+                       help="read routes answer without the key even on a non-loopback --host")
+    serve.add_argument("--allowed-hosts", metavar="NAMES",
+                       help="comma-separated host names requests may name in Host (api.example.com,*.example.com; "
+                            "'*' any); default: localhost,127.0.0.1,::1 on a loopback --host, else any")
     serve.add_argument("--index", choices=["auto", "exact", "hnsw"], default="auto",
                        help="vector index for factorised models (auto: HNSW once items x dims reach 4.5M, e.g. 70,000 items of 64 dims)")
     serve.add_argument("--max-batch", type=int, default=1000, help="most events/items per request (413 beyond)")
@@ -311,15 +356,23 @@ def build_parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="copy a model directory into a version store as its next version")
     pub.add_argument("model_dir")
     pub.add_argument("store")
+    pub.add_argument("--holdout", metavar="SPLIT_DIR",
+                     help="a split folder (lmrec data prepare) whose validation interactions become the store's "
+                          "fixed holdout for lmrec retrain's gate (replacing any it has)")
     pub.set_defaults(func=cmd_publish)
 
-    rt = sub.add_parser("retrain", help="fine-tune on new events; promote only if not worse on the newest events",
+    rt = sub.add_parser("retrain", help="fine-tune on new events; promote only if not worse on the newest events "
+                                        "and on the store's fixed holdout, with no item's popularity or reach jumping",
                         description="Exit status 0 when a new version was promoted, 3 when the current one was kept. "
                                     "Example: lmrec retrain --model models/ --events models/events.db")
     rt.add_argument("--model", required=True, help="the version store being served")
     rt.add_argument("--events", required=True, help="event store (SQLite path or sqlite:///path)")
     rt.add_argument("--holdout", type=float, default=0.2, help="share of the newest events held out for the comparison")
-    rt.add_argument("--margin", type=float, default=0.0, help="promote if candidate >= current - margin")
+    rt.add_argument("--margin", type=float, default=0.0,
+                    help="promote if candidate >= current - margin on both holdouts (see --noise-z)")
+    rt.add_argument("--noise-z", type=float, default=RetrainConfig.noise_z,
+                    help="... or short of it by at most this many standard errors of the paired per-user gain "
+                         "(0: the margin alone)")
     rt.add_argument("--metric", default="ndcg@10")
     rt.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs")
     rt.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default: the model's)")
@@ -334,7 +387,28 @@ def build_parser() -> argparse.ArgumentParser:
                     help="flag an item with this many times the events its training popularity predicts")
     rt.add_argument("--jump-min", type=int, default=RetrainConfig.jump_min, help="... and at least this many events")
     rt.add_argument("--accept-jump", action="append", default=[], metavar="ITEM",
-                    help="an item whose popularity jump an operator reviewed and accepts (repeatable)")
+                    help="an item whose popularity or reach jump an operator reviewed and accepts (repeatable)")
+    d = RetrainConfig()
+    g = rt.add_argument_group("the gate's evidence the event stream cannot write")
+    g.add_argument("--trusted-gate", action=argparse.BooleanOptionalAction, default=d.trusted_gate,
+                   help="compare on the store's fixed holdout too (lmrec publish --holdout; sampled from the "
+                        "current model's training data when the store has none)")
+    g.add_argument("--trusted-users", type=int, default=d.trusted_users,
+                   help="users in a sampled holdout (one training interaction each)")
+    g.add_argument("--trusted-recent", type=float, default=d.trusted_recent,
+                   help="... drawn from each user's most recent share of training interactions")
+    g.add_argument("--exposure-check", action=argparse.BooleanOptionalAction, default=d.exposure_check,
+                   help="flag items whose reach in known users' top-k lists jumps")
+    g.add_argument("--exposure-users", type=int, default=d.exposure_users,
+                   help="known users whose top-k lists are compared (a seeded sample)")
+    g.add_argument("--exposure-factor", type=float, default=d.exposure_factor,
+                   help="flag an item in this many times (its current reach + 1) users' top-k lists ...")
+    g.add_argument("--exposure-gain", type=float, default=d.exposure_gain,
+                   help="... that gained at least this share of the sampled users")
+    g.add_argument("--detect-fakes", action=argparse.BooleanOptionalAction, default=d.detect_fakes,
+                   help="DegSim/RDMA on the round's new users; flagged users' events are left out and reported")
+    g.add_argument("--detect-threshold", type=float, default=d.detect_threshold,
+                   help="robust z-score (against known users) above which a new user is flagged")
     rt.set_defaults(func=cmd_retrain)
 
     add_encoders_parser(sub)

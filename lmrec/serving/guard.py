@@ -8,7 +8,8 @@
 * :class:`GuardedProtocol` (uvicorn's httptools protocol) closes a connection whose request
   headers are not complete within ``header_timeout`` seconds of its first byte (or of the
   connection, for one that sends nothing), or that exceed ``max_header_bytes`` (431): uvicorn
-  itself only times out idle keep-alive connections.
+  itself only times out idle keep-alive connections. It answers ``GET /health`` even when
+  ``limit_concurrency`` connections are open (uvicorn answers 503 to every request then).
 * :class:`SecurityHeaders` adds a strict Content-Security-Policy (scripts and styles from this
   server only), ``X-Content-Type-Options``, ``X-Frame-Options`` and ``Referrer-Policy``.
 * :func:`validation_detail` turns pydantic's errors into a short message that names each field,
@@ -20,6 +21,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import re
 from typing import Any, Awaitable, Callable
 
 log = logging.getLogger("lmrec.serve")
@@ -151,14 +153,15 @@ class SecurityHeaders:
 
 def validation_detail(errors: list[dict[str, Any]], total: int | None = None) -> tuple[str, list[dict[str, Any]]]:
     """("field: what was expected (got what)", [{loc, msg, type}]) for at most MAX_ERRORS errors of
-    ``total`` (default: all of ``errors``)."""
+    ``total`` (default: all of ``errors``). Field names that came from the client (an item's own
+    fields) are cut to :data:`ECHO` characters, values are described (:func:`describe`)."""
     listed = []
     for e in errors[:MAX_ERRORS]:
-        loc = ".".join(str(p) for p in e.get("loc", ()))
-        msg = str(e.get("msg", "invalid"))[:200]
+        parts = [_cut(str(p)) for p in e.get("loc", ())]
+        msg = quiet(str(e.get("msg", "invalid"))[:200])
         got = describe(e["input"]) if "input" in e and e.get("type") != "missing" else ""
-        listed.append({"loc": [str(p)[:100] for p in e.get("loc", ())], "msg": msg, "type": e.get("type", ""),
-                       "text": f"{loc}: {msg}" + (f" (got {got})" if got else "")})
+        listed.append({"loc": parts, "msg": msg, "type": e.get("type", ""),
+                       "text": f"{'.'.join(parts)}: {msg}" + (f" (got {got})" if got else "")})
     more = (len(errors) if total is None else total) - len(listed)
     detail = "; ".join(x.pop("text") for x in listed) + (f"; and {more} more errors" if more > 0 else "")
     return detail, listed
@@ -174,12 +177,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+ECHO = 16  # characters of a client's text an error may repeat: a 422 never carries 20 of the request's in a row
+QUOTED = re.compile(r"'[^']{%d,}'|\"[^\"]{%d,}\"" % (ECHO - 1, ECHO - 1))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= ECHO else text[: ECHO - 3] + "..."
+
+
+def quiet(message: str) -> str:
+    """``message`` with every quoted text longer than :data:`ECHO` characters replaced by its length:
+    for errors raised deeper down that quote a value (``'...'`` or ``"..."``) a client sent."""
+    return QUOTED.sub(lambda m: f"<{len(m.group()) - 2} characters>", message)
+
+
 def describe(value: Any) -> str:
-    """A short description of a request value: itself when short, else its kind and size."""
-    if isinstance(value, (bool, int, float)) or value is None:
+    """A short description of a request value: itself when short (at most :data:`ECHO` characters
+    as JSON), else its kind and size."""
+    if isinstance(value, bool) or value is None:
         return json.dumps(value)
+    if isinstance(value, (int, float)):
+        text = json.dumps(value)
+        return text if len(text) <= ECHO else f"a number of {len(text)} characters"
     if isinstance(value, str):
-        return json.dumps(value) if len(value) <= 40 else f"a string of {len(value)} characters"
+        text = json.dumps(value)
+        return text if len(text) <= ECHO else f"a string of {len(value)} characters"
     if isinstance(value, (list, tuple)):
         return f"a list of {len(value)} entries"
     if isinstance(value, dict):
@@ -188,9 +210,12 @@ def describe(value: Any) -> str:
 
 
 try:  # uvicorn[standard] brings httptools; without it uvicorn's h11 protocol runs unguarded
+    import httptools
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # pragma: no cover
     HttpToolsProtocol = None  # type: ignore[assignment, misc]
+
+HEALTH = b"/health"
 
 
 if HttpToolsProtocol is not None:
@@ -235,7 +260,22 @@ if HttpToolsProtocol is not None:
         def on_headers_complete(self) -> None:
             self._in_headers = False
             self._disarm()
-            super().on_headers_complete()
+            limit = self.limit_concurrency
+            if limit is not None and self._liveness():
+                self.limit_concurrency = None  # this request only: /health is answered even at the limit
+            try:
+                super().on_headers_complete()
+            finally:
+                self.limit_concurrency = limit
+
+        def _liveness(self) -> bool:
+            """Whether the request is ``GET /health``: answered on the event loop at once, so it is
+            exempt from ``limit_concurrency`` (slow clients holding every connection must not make a
+            liveness probe restart a healthy server)."""
+            try:
+                return self.parser.get_method() in (b"GET", b"HEAD") and httptools.parse_url(self.url).path == HEALTH
+            except httptools.HttpParserError:
+                return False
 
         def _arm(self) -> None:
             if self._header_timer is None:

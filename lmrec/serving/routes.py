@@ -29,11 +29,12 @@ from lmrec.errors import ConfigError
 from lmrec.serving import schemas as S
 from lmrec.serving.events import Event
 from lmrec.serving.guard import MAX_ERRORS
-from lmrec.serving.state import ServedModel
+from lmrec.serving.state import ReloadBusy, ServedModel
 
 if TYPE_CHECKING:
-    from lmrec.serving.app import ServiceState
+    from lmrec.serving.service import ServiceState
 
+JSON = "application/json"  # the one media type of request bodies
 ASSETS = {"page.js": "text/javascript", "page.css": "text/css", "docs.js": "text/javascript"}
 
 
@@ -71,12 +72,16 @@ def _validated(model: type[B], raw: bytes, batch: tuple[str, int] | None) -> B:
 def json_body(model: type[B], *, optional: bool = False, batch: tuple[str, int] | None = None) -> Any:
     """A route parameter: the request body as ``model``, validated in a worker thread (an empty body
     is None when ``optional``; ``batch``: a list field and the most entries it may have, 413 beyond).
-    Document it with ``openapi_extra=body_doc(model)``."""
+    Only ``Content-Type: application/json`` bodies are read (415 otherwise). Document it with
+    ``openapi_extra=body_doc(model)``."""
 
     async def parse(request: Request) -> B | None:
         raw = await request.body()  # already read whole by BodyGuard
         if optional and not raw.strip():
             return None
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != JSON:
+            # text/plain or a form is what a page of another site can post without a CORS preflight
+            raise HTTPException(415, f"send the body as JSON with the header Content-Type: {JSON}")
         return await run_in_threadpool(_validated, model, raw, batch)
 
     return Depends(parse)
@@ -256,13 +261,17 @@ def add_write_routes(app: FastAPI, state: ServiceState) -> None:
                 raise ConfigError(f"events.{i}.timestamp: {e.timestamp:.0f} is {e.timestamp - now:.0f} s in the "
                                   f"future; a timestamp (Unix seconds) may be at most {config.clock_skew:g} s ahead "
                                   "of the server's clock (--clock-skew)")
-        first, last = state.events.append(Event(e.user, e.item, e.type, e.value,
-                                                now if e.timestamp is None else e.timestamp) for e in body.events)
-        state.metrics.events.inc(len(body.events))
-        return {"stored": len(body.events), "first_id": first, "last_id": last}
+        done = state.events.append(Event(e.user, e.item, e.type, e.value, now if e.timestamp is None else e.timestamp,
+                                         e.event_id) for e in body.events)
+        state.metrics.events.inc(done.stored)
+        return {"stored": done.stored, "duplicates": done.duplicates, "first_id": done.first_id,
+                "last_id": done.last_id}
 
     @app.post("/admin/reload", response_model=S.ReloadResponse, dependencies=write,
               openapi_extra=body_doc(S.ReloadRequest, required=False))
     def reload(body: S.ReloadRequest | None = json_body(S.ReloadRequest, optional=True)) -> dict[str, Any]:
-        previous, version = state.reload(body.version if body else None)
-        return {"previous": previous, "version": version, "changed": previous != version}
+        try:
+            done = state.reload(body.version if body else None)
+        except ReloadBusy as exc:  # answered at once: a reload never waits for another in a worker thread
+            raise HTTPException(409, str(exc)) from None
+        return {"previous": done.previous, "version": done.version, "changed": done.changed}

@@ -28,9 +28,10 @@ Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
 class Body(BaseModel):
-    """Request bodies: numbers must be finite (JSON's NaN and Infinity are refused)."""
+    """Request bodies: strict types (``true`` or ``"5"`` is not a number, ``1`` is not a boolean; an
+    integer is a valid float) and finite numbers (JSON's NaN and Infinity are refused)."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(allow_inf_nan=False, strict=True)
 
 
 class ScoredItem(BaseModel):
@@ -83,7 +84,7 @@ class ItemRecord(Body):
     most MAX_FIELDS, named in at most MAX_ID characters, each a string of at most MAX_TEXT
     characters, a number, a boolean or null)."""
 
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)
     __pydantic_extra__: dict[str, FieldValue] = Field(init=False)  # type: ignore[assignment]  # checked by pydantic
     item: Id
 
@@ -110,6 +111,9 @@ class ItemsResponse(BaseModel):
 
 
 class EventIn(Body):
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID)] | None = Field(
+        None, description="the client's id for this event: an event whose id is already stored is not stored "
+                          "again, so a retried batch counts once")
     user: Id
     item: Id
     type: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "click"
@@ -123,9 +127,14 @@ class EventsRequest(Body):
 
 
 class EventsResponse(BaseModel):
+    """``stored`` new events with ids ``first_id``..``last_id`` (None when none was new);
+    ``duplicates``: events of the batch not stored again (an ``event_id`` already stored or
+    repeated, or an event identical in every field to another of the batch)."""
+
     stored: int
-    first_id: int
-    last_id: int
+    duplicates: int
+    first_id: int | None
+    last_id: int | None
 
 
 class ReloadRequest(Body):
@@ -134,6 +143,9 @@ class ReloadRequest(Body):
 
 
 class ReloadResponse(BaseModel):
+    """``changed``: a model was loaded and swapped in; false when the version asked for is the served
+    one and its files did not change since it was loaded (answered at once, nothing loaded)."""
+
     previous: str
     version: str
     changed: bool

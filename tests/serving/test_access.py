@@ -33,12 +33,30 @@ def test_protect_reads(store, serve):
         assert call(server, "GET", path).status_code == 200, path
 
 
-def test_reads_are_open_by_default_and_protect_reads_needs_a_key(store, serve):
+def test_reads_are_open_on_loopback_and_protect_reads_needs_a_key(store, serve):
     server = serve(store.root)
     for method, path, body in READS:
         assert call(server, method, path, body).status_code == 200, path
     done = run_serve(store.root, "--protect-reads", api_key=None)
     assert done.returncode == 2 and "--protect-reads needs an API key" in done.stderr
+
+
+def test_reads_are_protected_on_a_non_loopback_address(store, serve):
+    """Bound to 0.0.0.0, anyone on the network reaches the server: /users lists every user id only
+    to holders of the key, unless the operator opts out with --open-reads."""
+    server = serve(store.root, "--host", "0.0.0.0")
+    r = call(server, "GET", "/users?limit=1000")
+    assert r.status_code == 401 and "u00" not in r.text
+    for method, path, body in READS:
+        assert call(server, method, path, body).status_code == 401, path
+        assert call(server, method, path, body, AUTH).status_code == 200, path
+    assert call(server, "GET", "/health").status_code == 200
+    opened = serve(store.root, "--host", "0.0.0.0", "--open-reads")
+    assert call(opened, "GET", "/users?limit=1000").status_code == 200
+    done = run_serve(store.root, "--host", "0.0.0.0", api_key=None)
+    assert done.returncode == 2 and "--open-reads" in done.stderr and "LMREC_API_KEY" in done.stderr
+    done = run_serve(store.root, "--protect-reads", "--open-reads")
+    assert done.returncode == 2 and "not allowed with argument" in done.stderr
 
 
 def run_serve(root, *args: str, api_key: str | None = API_KEY) -> subprocess.CompletedProcess:

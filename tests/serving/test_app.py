@@ -1,9 +1,12 @@
 """Every route of a real `lmrec serve` process, over HTTP: answers, errors, API-key enforcement."""
 from __future__ import annotations
 
+from pathlib import Path
 
 import httpx
 import pytest
+
+from lmrec.serving.events import SQLiteEventStore
 
 from tests.serving.conftest import API_KEY, Server, new_store
 
@@ -137,6 +140,32 @@ def test_events_batches_and_limits(live):
     assert r.status_code == 413 and "limit is 50" in r.json()["detail"]
     r = post(live, "/events", {"events": [{"user": "", "item": "1"}]}, headers=AUTH)
     assert r.status_code == 422 and "user" in r.json()["detail"]
+
+
+def test_a_retried_batch_with_event_ids_is_stored_once(live):
+    """The answer to a batch is lost and the client sends it again, then again with three new events:
+    each event is stored once; identical events without ids in one batch count once too."""
+    def count() -> float:
+        line = next(x for x in get(live, "/metrics").text.splitlines() if x.startswith("lmrec_events_stored_total"))
+        return float(line.split()[-1])
+
+    before = count()
+    batch = [{"event_id": f"retry-{i}", "user": f"u{i % 20:02d}", "item": str(i % 10)} for i in range(20)]
+    first = post(live, "/events", {"events": batch}, headers=AUTH).json()
+    assert first["stored"] == 20 and first["duplicates"] == 0 and first["last_id"] - first["first_id"] == 19
+    again = post(live, "/events", {"events": batch}, headers=AUTH).json()
+    assert again == {"stored": 0, "duplicates": 20, "first_id": None, "last_id": None}
+    more = batch + [{"event_id": f"retry-{i}", "user": "u00", "item": "5"} for i in range(20, 23)]
+    third = post(live, "/events", {"events": more}, headers=AUTH).json()
+    assert third["stored"] == 3 and third["duplicates"] == 20 and third["first_id"] == first["last_id"] + 1
+    same = {"user": "u03", "item": "4", "timestamp": 1.5e9}
+    fourth = post(live, "/events", {"events": [same, same, same]}, headers=AUTH).json()
+    assert fourth["stored"] == 1 and fourth["duplicates"] == 2
+    assert count() - before == 24, "the events counter counts stored events, not duplicates"
+    rows = SQLiteEventStore(Path(live.root) / "events.db").events()
+    stored = rows["event_id"].dropna()
+    assert sorted(stored[stored.str.startswith("retry-")]) == sorted(f"retry-{i}" for i in range(23))
+    assert len(rows[(rows["user"] == "u03") & (rows["timestamp"] == 1.5e9)]) == 1
 
 
 def test_new_item_is_rankable_at_once(live):

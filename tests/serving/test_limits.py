@@ -182,3 +182,84 @@ def test_keys_are_compared_as_bytes(live):
     for key in (b"\xff\xfe", "tést-kéy".encode(), API_KEY.upper().encode()):
         r = httpx.post(live.url + "/events", json=body, headers=[(b"X-API-Key", key)], timeout=30)
         assert r.status_code == 401, (key, r.text)
+
+
+STRICT = [  # (path, body, the field named): JSON booleans and strings are not numbers, numbers not booleans
+    ("/recommendations", {"history": ["1"], "k": True}, "body.k"),
+    ("/recommendations", {"history": ["1"], "k": "5"}, "body.k"),
+    ("/recommendations", {"history": ["1"], "k": 5.0}, "body.k"),
+    ("/recommendations", {"history": ["1"], "exclude_seen": 1}, "body.exclude_seen"),
+    ("/recommendations", {"history": [1]}, "body.history.0"),
+    ("/events", {"events": [{"user": "u00", "item": "1", "value": True}]}, "body.events.0.value"),
+    ("/events", {"events": [{"user": "u00", "item": "1", "timestamp": "1700000000"}]}, "body.events.0.timestamp"),
+    ("/events", {"events": [{"user": 7, "item": "1"}]}, "body.events.0.user"),
+    ("/rank", {"user": "u00", "items": ["1", 2]}, "body.items.1"),
+]
+
+
+@pytest.mark.parametrize("path, body, field", STRICT, ids=[f"{c[2]}={json.dumps(c[1])[-24:]}" for c in STRICT])
+def test_request_types_are_strict(live, path, body, field):
+    r = post(live, path, body)
+    assert r.status_code == 422 and r.json()["detail"].startswith(field), r.text
+    ok = {**body, "k": 5} if "k" in body else None  # the same request with a real integer is served
+    if ok is not None:
+        assert post(live, path, ok).status_code == 200
+
+
+def longest_echo(answer: str, request: str, n: int = 21) -> str | None:
+    """The first piece of ``answer`` of ``n`` characters that ``request`` holds too, if any."""
+    return next((answer[i: i + n] for i in range(len(answer) - n + 1) if answer[i: i + n] in request), None)
+
+
+def unique(tag: str, n: int = 40) -> str:
+    return (tag + "-" + "".join(f"{hash((tag, i)) & 0xffff:04x}" for i in range(n)))[:n]
+
+
+ECHO_BODIES = [  # wrong values of every kind, each made of text found nowhere else
+    ("/events", {"events": [{"user": "u00", "item": "1", "timestamp": "<script>alert(1)</script>SECRETTOKEN123"}]}),
+    ("/events", {"events": [{"user": "u00", "item": "1", "value": unique("value")}]}),
+    ("/events", {"events": [{"user": "u00", "item": "1", "type": unique("type", 90)}]}),
+    ("/events", {"events": [{"user": unique("user", 300), "item": "1"}]}),
+    ("/events", {"events": [{"user": "u00", "item": "1", "timestamp": 12345678901234567890123456789}]}),
+    ("/events", {"events": [{"user": "u00", "item": "1", "timestamp": 3.1415926535897932e200}]}),
+    ("/events", {"events": [{"user": "u00", "item": "1", "event_id": unique("event", 300)}]}),
+    ("/events", {"events": [{"user": "u00", "item": "1", "event_id": 123456789012345678901234}]}),
+    ("/events", {"events": {unique("eventskey"): unique("eventsvalue")}}),
+    ("/recommendations", {"history": [unique("history")], "k": unique("k")}),
+    ("/recommendations", {"profile": {unique("profilekey"): [unique("profilevalue")]}}),
+    ("/recommendations", {"profile": unique("long profile", 10_050)}),
+    ("/rank", {"user": unique("rankuser"), "items": unique("rankitems")}),
+    ("/items", {"items": [{"item": "n1", unique("fieldname", 60): [unique("fieldvalue")]}]}),
+    ("/items", {"items": [{"item": "n1", unique("fieldname2", 300): "x"}]}),
+    ("/items", {"items": [{"item": unique("itemid", 300), "title": "x"}]}),
+    ("/items", {"items": [{"item": "n1", "title": unique("title", 10_050)}]}),
+    ("/admin/reload", {"version": unique("version", 300)}),
+    ("/admin/reload", {"version": [unique("versionlist")]}),
+]
+ECHO_RAW = [  # bodies that are not JSON, each with a long unique tail
+    ("/events", ('{"events": [{"user": "' + unique("unterminated")).encode()),
+    ("/events", ('{"events": [' + unique("garbage") + "]}").encode()),
+    ("/recommendations", b'{"profile": "\xff' + unique("notutf8").encode() + b'"}'),
+]
+ECHO_QUERIES = [f"/users/u00/recommendations?k={unique('querystring')}",
+                f"/items/1/similar?k={unique('similar-k')}",
+                f"/users/u00/explain?item_id=3&top={unique('explain-top')}",
+                f"/users/{unique('pathuser', 300)}/recommendations",
+                f"/items/search?q={unique('searchq', 300)}"]
+
+
+def test_no_422_answer_repeats_the_request(live):
+    """Every 422 names what was wrong in its own words: no 21 characters in a row of the request
+    (body or URL) come back, whatever the field, its type or its length."""
+    answered = 0
+    for path, body in [(p, json.dumps(b).encode()) for p, b in ECHO_BODIES] + ECHO_RAW:
+        r = post(live, path, content=body)
+        assert r.status_code in (413, 422), (path, r.status_code, r.text[:300])
+        echo = longest_echo(r.text, body.decode("utf-8", "replace"))
+        assert echo is None, f"{path} answered {r.text[:300]!r}, which repeats {echo!r} of the request"
+        answered += r.status_code == 422
+    for url in ECHO_QUERIES:
+        r = httpx.get(live.url + url, headers=AUTH, timeout=30)
+        assert r.status_code == 422, (url, r.text[:300])
+        assert longest_echo(r.text, url) is None, r.text[:300]
+    assert answered >= len(ECHO_BODIES)
