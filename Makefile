@@ -51,6 +51,7 @@ bench: setup
 	LMREC_DATA_DIR=$(DATA_DIR) $(PY) benchmarks/baselines.py
 	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) benchmarks/lm_ranker.py
 	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) benchmarks/serving.py
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/reloads.py
 
 clean:
 	rm -rf $(VENV) reports
