@@ -52,8 +52,14 @@ def served_round(world, serve, tmp_path, capsys, name: str, events: list[dict[st
 
 
 def run_retrain(store, db, capsys, *flags: str) -> tuple[int, dict]:
+    """``lmrec retrain`` on the store; its exit code and JSON (the scores are shown with ``pytest -s``)."""
     code = main(["retrain", "--model", str(store), "--events", str(db), *flags])
-    return code, json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)
+    with capsys.disabled():
+        shown = {k: out[k] for k in ("promoted", "refused_by", "current_score", "candidate_score",
+                                     "trusted_current_score", "trusted_candidate_score", "exposure")}
+        print(f"\n{store.name} {' '.join(flags)}: {json.dumps({**shown, 'suspects': out['suspects']})}")
+    return code, out
 
 
 def test_an_average_attack_is_refused_by_the_checks_it_cannot_forge(world, serve, tmp_path, capsys):
