@@ -236,8 +236,10 @@ def _split_holdout(split_dir: str, model: Recommender) -> Holdout:
                           "a split's validation part (write one with lmrec data prepare).")
     users, items = valid.user_ids[valid.users], valid.item_ids[valid.items]
     coo = model.train_matrix_.tocoo()
-    trained = set(zip(map(str, model.user_ids_[coo.row].tolist()), map(str, model.item_ids_[coo.col].tolist())))
-    overlap = sum(pair in trained for pair in zip(map(str, users.tolist()), map(str, items.tolist())))
+    from lmrec.serving.gate import pair_keys
+
+    trained = set(pair_keys(model.user_ids_[coo.row], model.item_ids_[coo.col]))
+    overlap = sum(key in trained for key in pair_keys(users, items))
     return Holdout(users, items, f"validation interactions of the split {split_dir}",
                    {"pairs": int(len(valid)), "users": int(len(set(valid.users.tolist()))), "in_model_training": overlap})
 

@@ -229,11 +229,13 @@ def _promote(store: ModelStore, candidate: Recommender, result: RetrainResult, c
         metrics[f"trusted_{label}"] = result.trusted_candidate_score
     name = store.publish(candidate, metrics=metrics)
     result.promoted, result.candidate_version = True, name
-    trusted = "" if result.trusted_current_score is None else \
+    trusted = result.trusted_current_score is not None
+    where = "both holdouts" if trusted else "the newest events (no trusted holdout compared)"
+    shown = "" if not trusted else \
         f", {result.trusted_current_score:.4f} -> {result.trusted_candidate_score:.4f} on the trusted holdout"
     return (f"candidate not worse than current - margin {cfg.margin} (within {cfg.noise_z} standard errors) on "
-            f"both holdouts: {label} {result.current_score:.4f} -> {result.candidate_score:.4f} on the newest "
-            f"events{trusted}; promoted {name}")
+            f"{where}: {label} {result.current_score:.4f} -> {result.candidate_score:.4f} on the newest "
+            f"events{shown}; promoted {name}")
 
 
 def _trusted_scores(result: RetrainResult, current: Recommender, candidate: Recommender, train: Interactions,
