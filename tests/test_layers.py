@@ -20,7 +20,7 @@ LAYERS = [
     {"analysis"},
     {"study"},
     {"serving"},
-    {"cli", "cli_data", "cli_encoders", "cli_lm", "cli_ray", "cli_spec", "cli_study", "__init__", "__main__"},
+    {"cli", "__init__", "__main__"},
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -12,7 +12,7 @@ import pytest
 from lmrec.cli import main
 from lmrec.data import load_split
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MAP = ["--user", "userId", "--item", "movieId", "--rating", "rating", "--timestamp", "timestamp"]
 ITEMS = ["--items", "data/movies.csv", "--item-fields", "title", "genres"]
 

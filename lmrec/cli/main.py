@@ -15,12 +15,12 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Sequence
 
-from lmrec.cli_data import add_data_commands
-from lmrec.cli_encoders import add_encoders_parser
-from lmrec.cli_lm import add_lm_args, add_pretune_parser, init_model, lm_parts
-from lmrec.cli_ray import launch_ray
-from lmrec.cli_spec import parse_model_spec, parse_value
-from lmrec.cli_study import add_study_command
+from lmrec.cli.data import add_data_commands
+from lmrec.cli.encoders import add_encoders_parser
+from lmrec.cli.lm import add_lm_args, add_pretune_parser, init_model, lm_parts
+from lmrec.cli.ray import launch_ray
+from lmrec.cli.spec import parse_model_spec, parse_value
+from lmrec.cli.study import add_study_command
 from lmrec.data import PROTOCOLS, get_protocol, load_split
 from lmrec.data.splits import Split
 from lmrec.errors import ConfigError, LmrecError
@@ -268,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    add_data_commands(sub)  # lmrec/cli_data.py: data info|prepare, built-in names or your own files
-    add_study_command(sub)  # lmrec/cli_study.py: lmrec study SPEC
+    add_data_commands(sub)  # lmrec/cli/data.py: data info|prepare, built-in names or your own files
+    add_study_command(sub)  # lmrec/cli/study.py: lmrec study SPEC
 
     metrics_help = "metric names, e.g. ndcg@10 recall@10 auc coverage@10"
     train = sub.add_parser("train", help="fit a model on a split and save it",
@@ -414,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     rt.set_defaults(func=cmd_retrain)
 
     add_encoders_parser(sub)
-    add_pretune_parser(sub)  # encoders list|install (lmrec/cli_encoders.py)
+    add_pretune_parser(sub)  # encoders list|install (lmrec/cli/encoders.py)
     return parser
 
 

@@ -13,7 +13,7 @@ import argparse
 import json
 from typing import Any
 
-from lmrec.cli_spec import parse_value
+from lmrec.cli.spec import parse_value
 from lmrec.data import get_protocol, load_split
 from lmrec.errors import ConfigError
 from lmrec.models.base import Recommender

@@ -12,12 +12,12 @@ import pytest
 from safetensors.numpy import load_file
 
 from lmrec.cli import main
-from lmrec.cli_ray import absolute_paths
+from lmrec.cli.ray import absolute_paths
 from lmrec.data.split_io import save_split
 from lmrec.data.splits import random_split
 from lmrec.data.synthetic import generate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOLERANCE = 1e-4  # as for torchrun: the same updates, floating-point sums in another order
 
 
