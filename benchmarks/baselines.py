@@ -2,10 +2,14 @@
 
 Usage::
 
-    LMREC_DATA_DIR=../shared/datasets .venv/bin/python benchmarks/baselines.py [--protocols P1 P2 P3]
+    LMREC_DATA_DIR=../shared/datasets .venv/bin/python -m benchmarks.baselines [--protocols P1 P2 P3]
 
-Writes ``benchmarks/results/baselines.md`` (the committed table) and one JSON per protocol
-in ``benchmarks/results/`` (grid results, chosen parameters, per-metric test values, times).
+Writes one JSON per protocol in ``benchmarks/results/`` (grid results, chosen parameters, per-metric
+test values, times) with the chosen models' per-user test NDCG@10 beside it
+(``baselines_P*.per-user.safetensors``), and ``benchmarks/results/baselines.md``: its first screen by
+``python -m benchmarks.pages baselines``, intervals and paired tests by :mod:`lmrec.evaluation.stats`
+from those per-user values. The chosen settings are copied into ``benchmarks/specs/baselines.toml``, which
+measures them again through the one study runner (``lmrec study benchmarks/specs/baselines.toml``).
 Selection: the configuration with the best validation NDCG@10; the test split is touched once,
 by the chosen configuration only.
 """
@@ -25,19 +29,30 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import run_info
+from lmrec.study.provenance import run_info
 
 from lmrec.data import get_protocol
 from lmrec.data.splits import Split
 from lmrec.evaluation import Evaluator
-from lmrec.evaluation.stats import mean_interval, paired_test
 from lmrec.models import create_model
-from lmrec.storage.artifacts import atomic_write_text
+from lmrec.storage.artifacts import atomic_write_text, save_arrays
+
+from benchmarks.pages import intervals, write
 
 RESULTS = Path(__file__).parent / "results"
 TEST_METRICS = ["ndcg@10", "recall@10", "ndcg@20", "recall@20", "hr@10", "mrr@10", "auc", "coverage@10"]
 MF_TRAIN = dict(epochs=150, batch_size=4096, eval_every=2, patience=4, progress=False)
+
+
+def chosen_params(code: str, name: str) -> dict[str, Any]:
+    """The validation-chosen parameters of baseline ``name`` on protocol ``code`` (this benchmark's
+    results), {} when it has none."""
+    path = RESULTS / f"baselines_{code}.json"
+    if path.exists():
+        for row in json.loads(path.read_text())["rows"]:
+            if row["model"] == name:
+                return row["params"]
+    return {}
 
 
 def grid(**axes: list[Any]) -> list[dict[str, Any]]:
@@ -103,14 +118,10 @@ def run_protocol(code: str, data_dir: str | None) -> dict[str, Any]:
         summary = res.summary()
         rows.append({"model": name, "params": params, "test": summary, "fit_seconds": fit_s,
                      "eval_seconds": res.seconds, "uses_history": type(model).uses_history,
-                     "ndcg@10_ci95": mean_interval(res.per_user["ndcg@10"])[1],
                      "best_epoch": getattr(model, "best_epoch_", None)})
         print(f"  -> {name} test " + " ".join(f"{k}={v:.4f}" for k, v in summary.items()), flush=True)
-    best = max(rows, key=lambda r: r["test"]["ndcg@10"])
-    for row in rows:
-        if row is not best:
-            t = paired_test(per_user[row["model"]], per_user[best["model"]])
-            row["vs_best"] = {"mean_diff": -t.mean_diff, "p_wilcoxon": t.p_wilcoxon}
+    save_arrays(RESULTS / f"baselines_{code}.per-user.safetensors",
+                {"users": np.asarray(res.users), **{name: np.asarray(v) for name, v in per_user.items()}})
     return {"protocol": split.protocol, "code": code, "card": split.card(), "rows": rows, "grid": log}
 
 
@@ -137,17 +148,19 @@ def markdown(results: list[dict[str, Any]], command: str, seconds: float) -> str
         c = res["card"]["counts"]
         lines += [f"## {res['code']} `{res['protocol']}` — {c['users']} users, {c['items']} items, "
                   f"train/valid/test {c['train']}/{c['valid']}/{c['test']}", "",
-                  f"Run {res.get('date', 'undated')}: `{res.get('command', 'python benchmarks/baselines.py')}`"
+                  f"Run {res.get('date', 'undated')}: `{res.get('command', 'python -m benchmarks.baselines')}`"
                   + (f", commit `{res['commit']}`, {res['machine']}." if "commit" in res else " (commit not recorded).")
                   + (f" {res['note']}" if res.get("note") else ""), "",
                   "| model | chosen parameters | NDCG@10 | Recall@10 | NDCG@20 | Recall@20 | HR@10 | MRR@10 | AUC "
                   "| Cov@10 | fit s | eval s | p vs best |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        spread = intervals(res)
         for r in res["rows"]:
             t = r["test"]
             name = r["model"] + ("" if r["uses_history"] or res["code"] != "P2" else " †")
-            p = f"{r['vs_best']['p_wilcoxon']:.1e}" if "vs_best" in r else "best"
-            lines.append(f"| {name} | {fmt_params(r['params'])} | {t['ndcg@10']:.4f} ± {r['ndcg@10_ci95']:.4f} | "
+            half, p_best = spread[r["model"]]
+            p = "best" if p_best is None else f"{p_best:.1e}"
+            lines.append(f"| {name} | {fmt_params(r['params'])} | {t['ndcg@10']:.4f} ± {half:.4f} | "
                          f"{t['recall@10']:.4f} | {t['ndcg@20']:.4f} | {t['recall@20']:.4f} | {t['hr@10']:.4f} | "
                          f"{t['mrr@10']:.4f} | {t['auc']:.4f} | {t['coverage@10']:.3f} | {r['fit_seconds']:.1f} | "
                          f"{r['eval_seconds']:.2f} | {p} |")
@@ -176,20 +189,20 @@ def main(argv: list[str] | None = None) -> int:
             continue
         res = run_protocol(code, args.data_dir)
         res.update(run_info())  # command, date, machine (torch threads), versions, git commit
-        res["command"] = "python benchmarks/baselines.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        res["command"] = "python -m benchmarks.baselines " + " ".join(sys.argv[1:] if argv is None else argv)
         res["seconds"] = time.perf_counter() - start
         atomic_write_text(path, json.dumps(res, indent=2, default=float) + "\n")
         results.append(res)
     if args.report_only:
-        commands = sorted({r.get("command", "python benchmarks/baselines.py") for r in results})
+        commands = sorted({r.get("command", "python -m benchmarks.baselines") for r in results})
         return _write(results, " and ".join(commands), sum(r.get("seconds", 0.0) for r in results))
-    command = "python benchmarks/baselines.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.baselines " + " ".join(sys.argv[1:] if argv is None else argv)
     return _write(results, command.strip(), time.perf_counter() - start)
 
 
 def _write(results: list[dict[str, Any]], command: str, seconds: float) -> int:
-    out = atomic_write_text(RESULTS / "baselines.md", markdown(results, command, seconds))
-    print(out.read_text())
+    atomic_write_text(RESULTS / "baselines.md", markdown(results, command, seconds))
+    print(write("baselines").read_text())  # the first screen on top of it
     return 0
 
 

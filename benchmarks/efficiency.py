@@ -5,7 +5,7 @@ memory is its own):
 
 * ``training`` -- LoRA tuning of MiniLM for two epochs from the frozen model of ``--protocol``
   (P3 by default, where an epoch takes about a minute and a half; P2's take 7 minutes; seed 2026,
-  benchmarks/finetune.py's stage 1, which must exist: ``finetune.py run --tunings frozen``), under:
+  the frozen stage-1 model of ``python -m benchmarks.finetune run --grids minilm``, which must exist), under:
   fp32, bf16 autocast, gradient accumulation (4 micro-batches), gradient checkpointing, a shorter
   maximum text length, and one learning rate for encoder and heads: s / epoch, peak memory,
   validation NDCG@10 after the two epochs.
@@ -15,7 +15,7 @@ memory is its own):
   (principal directions): bytes, milliseconds per query, validation NDCG@10 and recall of the
   float32 top 10.
 
-    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/efficiency.py training encoding serving \\
+    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.efficiency training encoding serving \\
         [--protocol P3]
 """
 from __future__ import annotations
@@ -26,49 +26,56 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, header, run_info  # noqa: E402
-from finetune import MAX_LENGTH, STAGE2, base_config, encoder_options, stage1_dir  # noqa: E402
+from lmrec.study.provenance import RESULTS, header, run_info
+from benchmarks.finetune import MAX_LENGTH, STAGE2, base_config, encoder_options, stage1_dir
 
-from lmrec.data import get_protocol  # noqa: E402
-from lmrec.evaluation import Evaluator  # noqa: E402
-from lmrec.evaluation.evaluator import evaluate_task  # noqa: E402
-from lmrec.evaluation.metrics import parse_metric  # noqa: E402
-from lmrec.models import LMRanker, Recommender  # noqa: E402
-from lmrec.models.text_side import TextSide  # noqa: E402
-from lmrec.serving.index import build_index  # noqa: E402
-from lmrec.storage.artifacts import atomic_write_text  # noqa: E402
-from lmrec.text.encoders import HFEncoder  # noqa: E402
-from lmrec.text.options import Encoder  # noqa: E402
+from lmrec.data import get_protocol
+from lmrec.evaluation import Evaluator
+from lmrec.evaluation.evaluator import evaluate_task
+from lmrec.evaluation.metrics import parse_metric
+from lmrec.models import LMRanker, Recommender
+from lmrec.models.text_side import TextSide
+from lmrec.serving.index import build_index
+from lmrec.storage.artifacts import atomic_write_text
+
+from benchmarks.pages import write as write_page
+from lmrec.text.encoders import HFEncoder
+from lmrec.text.options import Encoder
 
 OUT = RESULTS / "efficiency.json"
-OPTIONS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # name -> (encoder changes, training changes)
-    "fp32 (reference)": ({}, {}),
-    "bf16 autocast": ({}, {"precision": "bf16"}),
-    "gradient accumulation x4": ({}, {"grad_accum": 4}),
-    "gradient checkpointing": ({"checkpointing": True}, {}),
-    "max length halved": ({"max_length": 0.5}, {}),  # a fraction of the protocol's MAX_LENGTH
-    "encoder lr = heads lr": ({"lr": None}, {}),
+# name -> (encoder changes, changes to its LoRA tuning part, training changes)
+OPTIONS: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
+    "fp32 (reference)": ({}, {}, {}),
+    "bf16 autocast": ({}, {}, {"precision": "bf16"}),
+    "gradient accumulation x4": ({}, {}, {"grad_accum": 4}),
+    "gradient checkpointing": ({}, {"checkpointing": True}, {}),
+    "max length halved": ({"max_length": 0.5}, {}, {}),  # a fraction of the protocol's MAX_LENGTH
+    "encoder lr = heads lr": ({}, {"lr": None}, {}),
 }
+
+
+def option_model(name: str, code: str) -> LMRanker:
+    """The LoRA-tuned MiniLM ranker of protocol ``code`` under option ``name``, two epochs, unfitted."""
+    enc_change, tuning_change, train_change = OPTIONS[name]
+    if "max_length" in enc_change:
+        enc_change = {**enc_change, "max_length": int(MAX_LENGTH[code] * enc_change["max_length"])}
+    params = base_config(code, 2026)
+    params["config"] = {**params["config"], **STAGE2, "epochs": 2, "patience": 2, "lr": params["config"]["lr"] / 4,
+                        **train_change}
+    saved = encoder_options(code, "minilm", "lora", 2026).to_dict()
+    options = Encoder.from_dict({**saved, **enc_change, "tuning": {**saved["tuning"], **tuning_change}})
+    return LMRanker(encoder=options, **params)
 
 
 def training_option(name: str, code: str) -> dict[str, Any]:
     """Two epochs of LoRA from the frozen model of protocol ``code`` under one option (in this process)."""
-    enc_change, train_change = OPTIONS[name]
-    if "max_length" in enc_change:
-        enc_change = {**enc_change, "max_length": int(MAX_LENGTH[code] * enc_change["max_length"])}
     split = get_protocol(code, seed=2026)
-    params = base_config(code, 2026)
-    params["config"] = {**params["config"], **STAGE2, "epochs": 2, "patience": 2, "lr": params["config"]["lr"] / 4,
-                        **train_change}
-    options = Encoder.from_dict({**encoder_options(code, "minilm", "lora", 2026).to_dict(), **enc_change})
-    model = LMRanker(encoder=options, **params)
+    model = option_model(name, code)
     start = time.perf_counter()
     model.fit(split.train, split.valid, init_from=Recommender.load(stage1_dir(code, "minilm", 2026)))
     log = model.training_log_
@@ -183,7 +190,7 @@ def main() -> int:
             kept = res.get("training", {}) if res.get("training", {}).get("protocol") == args.protocol else {}
             rows = [r for r in kept.get("rows", []) if r["option"] not in args.options]  # rerun: replaced
             for name in args.options:
-                out = subprocess.run([sys.executable, __file__, "option", "--option", name, "--protocol",
+                out = subprocess.run([sys.executable, "-m", "benchmarks.efficiency", "option", "--option", name, "--protocol",
                                       args.protocol], capture_output=True, text=True)
                 line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
                 rows.append({**(json.loads(line[-1][7:]) if line else {"option": name, "error": out.stderr[-500:]}),
@@ -198,6 +205,7 @@ def main() -> int:
             res["serving"] = {"info": info, "rows": serving_rows()}
         atomic_write_text(OUT, json.dumps(res, indent=2, default=float) + "\n")
         atomic_write_text(RESULTS / "efficiency.md", markdown(res))
+        write_page("efficiency")  # its first screen on top (benchmarks.pages)
     print((RESULTS / "efficiency.md").read_text())
     return 0
 

@@ -1,20 +1,22 @@
 """Before and after fine-tuning: encoder x tuning on P2, P3 and P4-cold, seeds 2026-2028.
 
-Rows: an encoder (MiniLM 22M, MPNet 110M, SmolLM2 135M decoder) and a tuning mode —
-``frozen`` (embeddings computed once), ``lora`` and ``full`` (the encoder trained with the ranking
-loss, starting from the frozen model of the same seed: two stages), ``co`` (co-interaction
-pre-fine-tuning of the encoder on the training histories, then used frozen). Beside them,
-``ease-blend`` (``--tunings ease-blend``): the frozen ranker and EASE as one ``Blend`` (per-user
-z-scores, the weight chosen on validation), the hybrid of text and collaborative scores. Each cell
-(protocol, encoder, tuning, seed) runs in its own process (its peak memory is its own) and is
-kept in ``benchmarks/results/finetune/`` (JSON + per-user values), so the grid resumes where it
-stopped and grows cell by cell; ``report`` rebuilds ``benchmarks/results/finetune.md``.
+The grid is ``benchmarks/specs/finetune.toml``: ``[grid.*]`` sections of models ``ENCODER:TUNING`` (or a
+baseline) x protocols x seeds, whose cells this script computes with its recipe "finetune" (two stages:
+``lora`` and ``full`` train the encoder with the ranking loss starting from the frozen model of the same
+seed; ``co``: co-interaction pre-fine-tuning, then frozen; ``ease-blend``: the frozen ranker and EASE as
+one ``Blend``; ``lora-cold`` on P4: LoRA for the epochs read on the cold validation; baselines ``ease``,
+``text-knn``, ``text-knn-mpnet``). Encoders: MiniLM 22M, MPNet 110M, SmolLM2 135M decoder. Each cell is
+a cell of the one study store (``benchmarks/results/finetune/cells``: JSON + per-user values, keyed by
+(protocol, encoder, tuning, seed, search), each naming the code that computed it), run by the one runner in
+its own forked process, so the grid resumes where it stopped and grows cell by cell. Stored cells are kept
+whatever code computed them (the spec's ``keep_stale``: they cost hours; ``--recompute-stale``
+recomputes those of another code version); ``report`` rebuilds ``benchmarks/results/finetune.md``.
 
-    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/finetune.py run \\
-        --protocols P2 P4 P3 --encoders minilm --tunings frozen lora full co --seeds 2026 2027 2028
-    .venv/bin/python benchmarks/finetune.py report
+    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.finetune run [--grids minilm]
+    .venv/bin/python -m benchmarks.finetune report
 
-On a GPU machine add ``--device cuda`` (training, encoding and the catalogue refreshes run there).
+``lmrec study benchmarks/specs/finetune.toml`` refuses the spec (its recipe is this script's). On a GPU
+machine add ``--device cuda`` (training, encoding and the catalogue refreshes run there).
 ``search-cold`` and ``search-cold-tune`` choose P4's configuration and its tuned epochs on a cold
 validation; ``--encoder-lr``, ``--refresh-every`` and ``--grad-items`` write validation-only search
 rows.
@@ -26,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -36,20 +36,27 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, peak_rss_mb, run_info, training_cost  # noqa: E402
+from lmrec.study.provenance import RESULTS, peak_rss_mb, run_info
+from lmrec.study.cells import training_cost
 
-from lmrec.data import cold_validation, get_protocol  # noqa: E402
-from lmrec.evaluation import Evaluator  # noqa: E402
-from lmrec.models import EASE, Blend, LMRanker, Recommender, TextKNN  # noqa: E402
-from lmrec.models.lm import Cosine, ItemTower, MeanUser, SequenceUser  # noqa: E402
-from lmrec.models.text_side import TextSide  # noqa: E402
-from lmrec.storage.artifacts import atomic_write_text, load_arrays, save_arrays  # noqa: E402
-from lmrec.text.options import Encoder, LoRA  # noqa: E402
-from lmrec.text.pretune import CoInteraction, pretune  # noqa: E402
-from lmrec.text.tuning import count_parameters  # noqa: E402
+from lmrec.data import cold_validation, get_protocol
+from lmrec.evaluation import Evaluator
+from lmrec.models import EASE, Blend, LMRanker, Recommender, TextKNN
+from lmrec.models.lm import Cosine, ItemTower, MeanUser, SequenceUser
+from lmrec.models.text_side import TextSide
+from lmrec.training.negatives import Uniform, Unseen
+from lmrec.study.grid import Recipe
+from lmrec.study.plan import run_study
+from lmrec.study.runner import Cell, run_cells
+from lmrec.study.spec import GridSection, StudySpec, load_spec
+from lmrec.study.store import CellStore
+from lmrec.text.options import Encoder, Frozen, FullTune, LoRA, Tuning
+from lmrec.text.pretune import CoInteraction, pretune
+from lmrec.text.tuning import count_parameters
 
 OUT = RESULTS / "finetune"
+SPEC = Path(__file__).parent / "specs" / "finetune.toml"  # the grid
+BASELINES = ("ease", *("text-knn", "text-knn-mpnet"))  # grid models that are not ENCODER:TUNING
 MODELS = Path.home() / ".cache" / "lmrec" / "finetune"  # frozen stage-1 models and pre-tuned encoders (not committed)
 SMOKE: dict[str, Any] = {}  # --smoke: one epoch per stage, results and models in a scratch folder
 DEVICE = {"device": "cpu"}  # --device: where training and encoding run (every stage of a cell)
@@ -64,7 +71,7 @@ STAGE2 = dict(epochs=6, patience=2, plateau_decay=0.5)
 # LoRA step costs ~10x MiniLM's on these CPUs (13 s per 64 texts on 2 threads), so it gets a quarter
 GRAD_ITEMS = {"smollm2": 32}
 TUNINGS = ("frozen", "lora", "full", "co", "lora-cold")
-TUNED = {"lora": "lora", "lora-cold": "lora", "full": "full"}  # tunings that train the encoder -> Encoder.tune
+TUNED = {"lora": "lora", "lora-cold": "lora", "full": "full"}  # tunings that train the encoder -> its tuning part
 # lora-cold (P4 only): LoRA for a fixed number of epochs read on the cold validation (search-cold-tune),
 # where the lora cells keep the epoch of the best warm validation; "chosen" is that search's best epoch
 # (search-cold-tune, seed 2026: every epoch at or above the start, the first the highest)
@@ -93,28 +100,35 @@ def base_config(code: str, seed: int, **train: Any) -> dict[str, Any]:
     their validation before the redesign; P4: ID-free, no graph (an item without interactions gets
     no propagation), cold items out of the negatives, then P4_CHOICE of the cold validation)."""
     if code == "P3":  # sequence tower with item and user IDs, 2 graph layers, 64 uniform negatives
-        cfg = dict(epochs=60, batch_size=1024, lr=1e-3, n_negatives=64, patience=3, seed=seed)
+        cfg = dict(epochs=60, batch_size=1024, lr=1e-3, patience=3, seed=seed)
         parts = dict(items=ItemTower(dim=64, ids=True, graph_layers=2), user=SequenceUser(ids=True),
-                     scorer=Cosine(0.07))
+                     scorer=Cosine(0.07), negatives=Uniform(64))
     else:  # P2 (and P4 without the graph and with cold items out of the negatives)
-        cfg = dict(epochs=60, batch_size=1024, lr=1e-3, weight_decay=3.0, sampler="unseen", patience=4,
-                   plateau_decay=0.5, seed=seed)
+        cfg = dict(epochs=60, batch_size=1024, lr=1e-3, weight_decay=3.0, patience=4, plateau_decay=0.5, seed=seed)
         graph = 0 if code == "P4" else 2
-        parts = dict(items=ItemTower(dim=128, graph_layers=graph), user=SequenceUser(), scorer=Cosine(0.05))
+        pool = "train-items" if code == "P4" else "all-items"  # P4: cold items are never negatives
+        parts = dict(items=ItemTower(dim=128, graph_layers=graph), user=SequenceUser(), scorer=Cosine(0.05),
+                     negatives=Unseen(pool))
         if code == "P4":
-            cfg["negative_pool"] = "train-items"
             parts.update(COLD_CANDIDATES[SEARCH.get("cold", P4_CHOICE)])
     config = {**cfg, "progress": False, **DEVICE, **train, **SMOKE}
     return {**parts, "loss": "softmax", "cache_dir": CACHE, "config": config}
 
 
+def tuning_part(encoder: str, tuning: str) -> Tuning:
+    """The encoder's tuning part of a grid tuning (frozen and co: Frozen; lora, lora-cold: LoRA r8; full)."""
+    tune = TUNED.get(tuning, "frozen")
+    if tune == "frozen":
+        return Frozen()
+    trained = dict(lr=SEARCH.get("encoder_lr", ENCODER_LR[tune]),
+                   grad_items=SEARCH.get("grad_items", GRAD_ITEMS.get(encoder, 128)),
+                   refresh_every=SEARCH.get("refresh_every", 0))  # the grid: refreshed before each validation
+    return LoRA(rank=8, alpha=16.0, **trained) if tune == "lora" else FullTune(**trained)
+
+
 def encoder_options(code: str, encoder: str, tuning: str, seed: int) -> Encoder:
     model = str(MODELS / f"co-{code}-{encoder}-{seed}") if tuning == "co" else encoder
-    tune = TUNED.get(tuning, "frozen")
-    return Encoder(model, tune=tune, max_length=MAX_LENGTH[code], lora=LoRA(rank=8, alpha=16.0),
-                   lr=SEARCH.get("encoder_lr", ENCODER_LR.get(tune)),
-                   grad_items=SEARCH.get("grad_items", GRAD_ITEMS.get(encoder, 128)),
-                   refresh_every=SEARCH.get("refresh_every", 0), batch_size=32)
+    return Encoder(model, tuning=tuning_part(encoder, tuning), max_length=MAX_LENGTH[code], batch_size=32)
 
 
 def cell_name(code: str, encoder: str, tuning: str, seed: int) -> str:
@@ -130,8 +144,8 @@ def stage2(config: dict[str, Any], **fixed: Any) -> dict[str, Any]:
     return {**config, **STAGE2, "lr": config["lr"] / 4, **fixed, **SMOKE}
 
 
-def build(code: str, encoder: str, tuning: str, seed: int) -> tuple[LMRanker, Recommender | None]:
-    """(model, the frozen model it starts from or None)."""
+def ranker(code: str, encoder: str, tuning: str, seed: int) -> LMRanker:
+    """The LMRanker of a cell, unfitted (a tuned one trains from its frozen model: :func:`build`)."""
     params = base_config(code, seed)
     if tuning in TUNED:
         fixed: dict[str, Any] = {}
@@ -140,10 +154,26 @@ def build(code: str, encoder: str, tuning: str, seed: int) -> tuple[LMRanker, Re
                 raise SystemExit("lora-cold runs on P4 once search-cold-tune has chosen its epochs (COLD_TUNE)")
             fixed = {"epochs": COLD_TUNE["chosen"]}
         params["config"] = stage2(params["config"], **fixed)
-        start = Recommender.load(stage1_dir(code, encoder, seed))
-    else:
-        start = None
-    return LMRanker(encoder=encoder_options(code, encoder, tuning, seed), **params), start
+    return LMRanker(encoder=encoder_options(code, encoder, tuning, seed), **params)
+
+
+def build(code: str, encoder: str, tuning: str, seed: int) -> tuple[LMRanker, Recommender | None]:
+    """(model, the frozen model it starts from or None)."""
+    start = Recommender.load(stage1_dir(code, encoder, seed)) if tuning in TUNED else None
+    return ranker(code, encoder, tuning, seed), start
+
+
+def blend_model(code: str, lm: Recommender) -> Blend:
+    """The frozen ranker ``lm`` and EASE as one Blend (weights chosen on validation, step 0.05)."""
+    return Blend(members=[lm, EASE(lam=EASE_LAM[code])], step=0.05)
+
+
+def baseline_model(code: str, name: str) -> Recommender:
+    """EASE (its validation-chosen λ, benchmarks/baselines.py) or text-kNN over a frozen encoder."""
+    if name == "ease":
+        return EASE(lam=EASE_LAM[code])
+    return TextKNN(encoder=Encoder(TEXT_KNN[name], max_length=MAX_LENGTH[code]), cache_dir=CACHE,
+                   device=DEVICE["device"])
 
 
 def evaluate(model: Recommender, split: Any, code: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
@@ -169,7 +199,7 @@ def run_cell(code: str, encoder: str, tuning: str, seed: int) -> dict[str, Any]:
             side = TextSide(Encoder(encoder), None)  # the item texts as the ranker renders them
             side.resolve(split.train, "finetune")
             stage = CoInteraction(epochs=1, batch_size=64, lr=1e-3, max_pairs=256 if SMOKE else 20000, seed=seed)
-            pretune(Encoder(encoder, tune="lora", max_length=MAX_LENGTH[code], lora=LoRA(rank=8)), split.train,
+            pretune(Encoder(encoder, tuning=LoRA(rank=8), max_length=MAX_LENGTH[code]), split.train,
                     side.item_texts(), stage, co_dir, device=DEVICE["device"], progress=False)
         co = json.loads((co_dir / "lmrec-pretune.json").read_text())
     model, stage1 = build(code, encoder, tuning, seed)
@@ -202,7 +232,7 @@ def blend_cell(code: str, encoder: str, seed: int) -> dict[str, Any]:
     else:
         lm = Recommender.load(stage1_dir(code, encoder, seed))
     fit_start = time.perf_counter()
-    model = Blend(members=[lm, EASE(lam=EASE_LAM[code])], step=0.05).fit(split.train, split.valid)
+    model = blend_model(code, lm).fit(split.train, split.valid)
     fit_seconds = time.perf_counter() - fit_start
     scores, per_user = evaluate(model, split, code)
     return {"protocol": code, "encoder": encoder, "tuning": BLEND, "seed": seed, **scores,
@@ -215,8 +245,7 @@ def blend_cell(code: str, encoder: str, seed: int) -> dict[str, Any]:
 def baseline_cell(code: str, name: str, seed: int) -> dict[str, Any]:
     """EASE (its validation-chosen λ, benchmarks/baselines.py) and text-kNN over an encoder beside the grid."""
     split = get_protocol(code, seed=seed)
-    model = EASE(lam=EASE_LAM[code]) if name == "ease" else TextKNN(
-        encoder=Encoder(TEXT_KNN[name], max_length=MAX_LENGTH[code]), cache_dir=CACHE, device=DEVICE["device"])
+    model = baseline_model(code, name)
     start = time.perf_counter()
     model.fit(split.train, split.valid)
     scores, per_user = evaluate(model, split, code)
@@ -279,115 +308,120 @@ def cold_tune_search(seed: int = 2026) -> dict[str, Any]:
     return out
 
 
-def save_search(path: Path, make: Callable[[], dict[str, Any]], redo: bool) -> None:
-    """One validation-only search record (``make()`` plus the run's command, machine, commit), unless kept."""
-    if path.exists() and not redo:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps({**make(), **run_info()}, indent=2, default=float) + "\n")
-    print(path.read_text(), flush=True)
+def store() -> CellStore:
+    return CellStore(OUT / "cells")
 
 
-def save_cell(record: dict[str, Any]) -> None:
+def search_setting() -> dict[str, Any]:
+    """The validation-only search setting of this run ({} for the grid): part of each cell's parameters."""
+    return {k: v for k, v in SEARCH.items() if k in ("encoder_lr", "refresh_every", "grad_items")}
+
+
+def model_cell(name: str) -> tuple[str, str]:
+    """(encoder, tuning) of a grid model: "ENCODER:TUNING", or a baseline (tuning "-")."""
+    if name in BASELINES:
+        return name, "-"
+    encoder, _, tuning = name.partition(":")
+    if tuning not in (*TUNINGS, BLEND):
+        raise SystemExit(f"{SPEC}: model {name!r} must be ENCODER:TUNING (tunings {', '.join((*TUNINGS, BLEND))}) "
+                         f"or a baseline ({', '.join(BASELINES)})")
+    return encoder, tuning
+
+
+def _params(spec: StudySpec, grid: GridSection, code: str, name: str, seed: int) -> dict[str, Any]:
+    encoder, tuning = model_cell(name)
+    return {"protocol": code, "encoder": encoder, "tuning": tuning, "seed": seed, "search": search_setting()}
+
+
+def _compute(ctx: Any, grid: GridSection, code: str, name: str, seed: int, key: str) -> dict[str, Any]:
+    encoder, tuning = model_cell(name)
+    cell = baseline_cell if tuning == "-" else blend_cell if tuning == BLEND else None
+    record = cell(code, encoder, seed) if cell else run_cell(code, encoder, tuning, seed)
     per_user = record.pop("per_user")
-    name = cell_name(record["protocol"], record["encoder"], record["tuning"], record["seed"])
-    OUT.mkdir(parents=True, exist_ok=True)
-    save_arrays(OUT / f"{name}.per-user.safetensors", {k: np.asarray(v) for k, v in per_user.items()})
-    atomic_write_text(OUT / f"{name}.json", json.dumps({**record, **run_info()}, indent=2, default=float) + "\n")
+    return {**record, **run_info(), "arrays": {k: np.asarray(v) for k, v in per_user.items()}}
 
 
-def load_cells(folder: Path = OUT) -> list[dict[str, Any]]:
-    cells = []
-    for path in sorted(folder.glob("*.json")):
-        record = json.loads(path.read_text())
-        record["per_user"] = load_arrays(path.with_name(path.stem + ".per-user.safetensors"))
-        cells.append(record)
-    return cells
+RECIPE = Recipe(_params, _compute)  # the spec's recipe "finetune"
+
+
+def search_cell(section: str, params: dict[str, Any], make: Callable[[], dict[str, Any]]) -> Cell:
+    """One validation-only search record (``make()`` plus the run's command, machine, commit)."""
+    return Cell(section, params, lambda ctx, key: {**make(), **run_info()})
+
+
+def load_cells(section: str = "finetune", search: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The stored records of ``section`` (for "finetune": of the search setting ``search``, {} the grid;
+    None every setting), with their per-user values under "per_user" and the parameters under "cell"."""
+    out = []
+    for cell in store():
+        if cell.section != section or (search is not None and cell.params.get("search") != search):
+            continue
+        out.append({**cell.result, "per_user": cell.arrays, "cell": cell.params, "code": cell.code})
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["run", "cell", "report", "search-cold", "search-cold-tune"])
+    parser.add_argument("action", choices=["run", "report", "search-cold", "search-cold-tune"])
     parser.add_argument("--candidates", nargs="+", default=["text-knn", *COLD_CANDIDATES],
                         help="search-cold: the P4 candidates to train on the cold validation")
-    parser.add_argument("--protocols", nargs="+", default=["P2", "P4", "P3"])
-    parser.add_argument("--encoders", nargs="+", default=["minilm"])
-    parser.add_argument("--tunings", nargs="+", default=list(TUNINGS),
-                        help=f"of {', '.join(TUNINGS)}; or {BLEND}: the frozen ranker blended with EASE")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[2026, 2027, 2028])
-    parser.add_argument("--baselines", nargs="*", default=["ease", "text-knn"], choices=["ease", *TEXT_KNN])
-    parser.add_argument("--redo", action="store_true", help="run cells that already have a result")
+    parser.add_argument("--grids", nargs="+", help="run: only these [grid.NAME] sections of the spec (default all)")
+    parser.add_argument("--spec", default=str(SPEC), help="the grid (a study spec whose grids use recipe finetune)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[2026], help="search-cold-tune: its seeds")
+    parser.add_argument("--recompute-stale", action="store_true",
+                        help="recompute stored cells that another code version computed (default: keep them)")
     parser.add_argument("--smoke", action="store_true", help="one epoch per stage into /tmp/finetune-smoke (a check "
                                                              "of the script, not a result)")
     parser.add_argument("--device", default="cpu", help='where cells train and encode ("cuda" on a GPU machine); '
                                                          "each result file names the machine")
     searched = parser.add_mutually_exclusive_group()  # a search row changes one setting of the tuned rows
     searched.add_argument("--encoder-lr", type=float, help="search: another encoder learning rate for the tuned rows; "
-                                                           "results go to results/finetune/search (validation only)")
+                                                           "a search row (validation only)")
     searched.add_argument("--refresh-every", type=int, help="search: re-encode the catalogue table every this many "
                                                             "steps (the grid: before each validation); results go "
                                                             "to results/finetune/search (validation only)")
     searched.add_argument("--grad-items", type=int, help="search: items encoded with gradients per step (the grid: "
-                                                         "128, SmolLM2 32); results go to results/finetune/search "
+                                                         "128, SmolLM2 32); a search row "
                                                          "(validation only)")
     args = parser.parse_args(argv)
     global OUT, MODELS
     DEVICE["device"] = args.device
-    if args.encoder_lr is not None:
-        SEARCH["encoder_lr"] = args.encoder_lr
-        OUT = OUT / "search" / f"encoder-lr-{args.encoder_lr:g}"
-    if args.refresh_every is not None:
-        SEARCH["refresh_every"] = args.refresh_every
-        OUT = OUT / "search" / f"refresh-every-{args.refresh_every}"
-    if args.grad_items is not None:
-        SEARCH["grad_items"] = args.grad_items
-        OUT = OUT / "search" / f"grad-items-{args.grad_items}"
+    for name in ("encoder_lr", "refresh_every", "grad_items"):  # a search row: part of its cells' parameters
+        if getattr(args, name) is not None:
+            SEARCH[name] = getattr(args, name)
     if args.smoke:
         OUT, MODELS = Path("/tmp/finetune-smoke/results"), Path("/tmp/finetune-smoke/models")
         SMOKE.update(epochs=1)
     if args.action == "report":
-        from finetune_report import write_report
+        from benchmarks.finetune_report import write_report
 
-        kinds = ("encoder-lr", "refresh-every", "grad-items")  # the search rows' folders
-        searched = sorted(p for kind in kinds for p in (OUT / "search").glob(f"{kind}-*"))
-        write_report(load_cells(), {"p4_choice": P4_CHOICE, "cold_tune": COLD_TUNE}, {p.name: load_cells(p) for p in searched},
-                     [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold").glob("*.json"))],
-                     [json.loads(p.read_text()) for p in sorted((OUT / "search" / "cold-tune").glob("*.json"))])
+        searched: dict[str, list[dict[str, Any]]] = {}
+        for c in load_cells(search=None):
+            if c["cell"]["search"] and "superseded" not in c["cell"]["search"]:
+                (kind, value), = c["cell"]["search"].items()
+                searched.setdefault(f"{kind.replace('_', '-')}-{value:g}", []).append(c)
+        write_report(load_cells(search={}), {"p4_choice": P4_CHOICE, "cold_tune": COLD_TUNE}, searched,
+                     load_cells("finetune-search-cold"), load_cells("finetune-search-cold-tune"))
         return 0
     if args.action == "search-cold":
-        for name in args.candidates:
-            save_search(OUT / "search" / "cold" / (name.replace(" ", "_").replace(",", "") + ".json"),
-                        partial(cold_candidate, name), args.redo)
+        planned = [search_cell("finetune-search-cold", {"candidate": name, "seed": 2026}, partial(cold_candidate, name))
+                   for name in args.candidates]
+    elif args.action == "search-cold-tune":
+        planned = [search_cell("finetune-search-cold-tune", {"seed": seed}, partial(cold_tune_search, seed))
+                   for seed in args.seeds]
+    else:
+        spec = load_spec(args.spec)
+        unknown = sorted(set(args.grids or []) - set(spec.grid))
+        if unknown:
+            raise SystemExit(f"{args.spec} has no grid(s) {unknown}; its grids: {', '.join(spec.grid)}")
+        spec.grid = {k: g for k, g in spec.grid.items() if not args.grids or k in args.grids}
+        done = run_study(spec, OUT, keep_stale=False if args.recompute_stale else None,
+                         recipes={"finetune": RECIPE}, progress=True)
+        print(f"{done.computed} cells computed, {done.reused} reused ({done.stale} by another code version)",
+              flush=True)
         return 0
-    if args.action == "search-cold-tune":
-        for seed in args.seeds:
-            save_search(OUT / "search" / "cold-tune" / f"P4-minilm-lora-{seed}.json",
-                        partial(cold_tune_search, seed), args.redo)
-        return 0
-    if args.action == "cell":  # one cell, in this process (what "run" spawns)
-        given = {"--protocols": args.protocols, "--encoders": args.encoders, "--tunings": args.tunings,
-                 "--seeds": args.seeds}
-        several = [flag for flag, values in given.items() if len(values) != 1]
-        if several:
-            parser.error(f"cell runs one cell: give exactly one value to {', '.join(several)} (the run action takes several)")
-        (code,), (encoder,), (tuning,), (seed,) = args.protocols, args.encoders, args.tunings, args.seeds
-        cell = baseline_cell if tuning == "-" else blend_cell if tuning == BLEND else None
-        save_cell(cell(code, encoder, seed) if cell else run_cell(code, encoder, tuning, seed))
-        return 0
-    todo = [(c, b, "-", s) for c in args.protocols for b in args.baselines for s in args.seeds[:1]]
-    todo += [(c, e, t, s) for s in args.seeds for c in args.protocols for e in args.encoders for t in args.tunings]
-    passed = ["--smoke"] if args.smoke else []  # the options a cell needs from this command line
-    for flag, value in (("--encoder-lr", args.encoder_lr), ("--refresh-every", args.refresh_every),
-                        ("--grad-items", args.grad_items)):
-        passed += [flag, str(value)] if value is not None else []
-    for code, encoder, tuning, seed in todo:
-        if (OUT / f"{cell_name(code, encoder, tuning, seed)}.json").exists() and not args.redo:
-            continue
-        print(f"== {cell_name(code, encoder, tuning, seed)}", flush=True)
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, __file__, "cell", "--protocols", code, "--encoders", encoder,
-                               "--tunings", tuning, "--seeds", str(seed), "--device", args.device, *passed])
-        print(f"   exit {done.returncode} after {time.perf_counter() - started:.0f} s", flush=True)
+    done = run_cells(planned, store(), keep_stale=not args.recompute_stale, isolate=True, desc="finetune cells")
+    print(f"{done.computed} cells computed, {done.reused} reused ({done.stale} by another code version)", flush=True)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The tables of benchmarks/results/finetune.md from the cells of benchmarks/finetune.py."""
+"""benchmarks/results/finetune.md from the stored cells of benchmarks/finetune.py, as a results page:
+one short table and three sentences, then the appendix (per-protocol tables, per-seed rows, searches)."""
 from __future__ import annotations
 
 import re
@@ -7,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from common import RESULTS, header
-from lmrec.evaluation.stats import mean_interval, paired_test
-from lmrec.storage.artifacts import atomic_write_text
+from lmrec.study.provenance import RESULTS
+from lmrec.evaluation.stats import mean_interval, paired_on_keys
+from lmrec.study.pages import ResultsPage, grid_table
+from lmrec.study.render import Table
+from lmrec.text.options import upgrade_encoder
 
 ENCODERS = {"minilm": "MiniLM-L6 (22M)", "mpnet": "MPNet-base (110M)", "smollm2": "SmolLM2-135M (decoder)",
             "ease": "EASE", "text-knn": "text-kNN (MiniLM, frozen)", "text-knn-mpnet": "text-kNN (MPNet, frozen)"}
@@ -43,11 +46,8 @@ def paired(row: list[dict[str, Any]], ref: list[dict[str, Any]], label: str) -> 
     if len({c["seed"] for c in ref}) == 1:  # a deterministic baseline: the same values for every seed
         only = ref[0]["seed"]
         theirs = {(s, u): theirs[(only, u)] for (s, u) in mine if (only, u) in theirs}
-    common = sorted(set(mine) & set(theirs))
-    if not common:
-        return None
-    test = paired_test(np.array([theirs[k] for k in common]), np.array([mine[k] for k in common]))
-    return test.mean_diff, test.p_wilcoxon
+    test = paired_on_keys(theirs, mine)
+    return None if test is None else (test.mean_diff, test.p_wilcoxon)
 
 
 def versus(row: list[dict[str, Any]], ref: list[dict[str, Any]], label: str) -> str:
@@ -70,10 +70,17 @@ def row_cost(cells: list[dict[str, Any]]) -> list[str]:
     return [total, "—" if spe is None else f"{spe:.0f} / {cpu:.0f}", tps, f"{peak:.0f}", epochs]
 
 
+def encoder_tuning(c: dict[str, Any]) -> dict[str, Any]:
+    """The saved tuning part of a cell's encoder ({} for a baseline), whichever Encoder form its
+    record holds (cells stored before the tuning part have flat ``tune``/``lr``/``grad_items`` fields)."""
+    encoder = c.get("params", {}).get("encoder")
+    return dict(upgrade_encoder(encoder).get("tuning") or {}) if isinstance(encoder, dict) else {}
+
+
 def tuning_label(tuning: str, row: list[dict[str, Any]]) -> str:
     """The tuning's name, with the items encoded with gradients per step where a tuned row used
     fewer than the default 128."""
-    grad = {c["params"]["encoder"]["grad_items"] for c in row if c.get("params", {}).get("encoder")}
+    grad = {tuned["grad_items"] for c in row if "grad_items" in (tuned := encoder_tuning(c))}
     fewer = tuning in ("lora", "full", "lora-cold") and grad and max(grad) < 128
     return TUNING[tuning] + (f", {max(grad)} items with gradients per step" if fewer else "")
 
@@ -120,8 +127,8 @@ def search_table(search: dict[str, list[dict[str, Any]]], cells: list[dict[str, 
              "| valid NDCG@10 | frozen start | epochs (best) |", "|---|---|---|---|---|---|---|---|---|---|"]
 
     def setting(c: dict[str, Any]) -> tuple[float, int, int]:
-        encoder = c["params"]["encoder"]
-        return encoder["lr"], encoder["refresh_every"], encoder["grad_items"]
+        tuned = encoder_tuning(c)
+        return tuned["lr"], tuned["refresh_every"], tuned["grad_items"]
 
     for c in sorted(rows, key=lambda c: (c["protocol"], c["encoder"], c["tuning"], c["seed"], setting(c))):
         # the start as run: recorded, or kept (best epoch 0); else the frozen cell of the seed
@@ -265,7 +272,7 @@ def coverage(cells: list[dict[str, Any]]) -> list[str]:
     return ["### Grid coverage", "",
             f"{len(have)} of the {len(planned)} planned cells (protocols × encoders {', '.join(GRID['encoders'])} × "
             f"tunings {', '.join(GRID['tunings'])} × seeds 2026-2028) have a result: {listed or 'none'}. "
-            "Every other cell has not been run yet (`finetune.py run` resumes the grid cell by cell).", ""]
+            "Every other cell has not been run yet (`python -m benchmarks.finetune run` resumes the grid cell by cell).", ""]
 
 
 def blend_table(cells: list[dict[str, Any]]) -> list[str]:
@@ -286,26 +293,81 @@ def blend_table(cells: list[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
+def headline(cells: list[dict[str, Any]]) -> tuple[Table, list[str]]:
+    """The first screen: each row's headline NDCG@10 per protocol (mean ± 95% interval over seeds, Δ and
+    paired p against frozen MiniLM) and three sentences read off it."""
+    codes = [c for c in ("P2", "P4", "P3") if any(x["protocol"] == c for x in cells)]
+    groups = {code: _rows(cells, code) for code in codes}
+    keys = sorted({k for g in groups.values() for k in g}, key=lambda k: (list(ENCODERS).index(k[0]), list(TUNING).index(k[1])))
+    label = {k: f"{ENCODERS[k[0]]}, {TUNING[k[1]]}" if k[1] != "-" else ENCODERS[k[0]] for k in keys}
+
+    def cell(row: str, code: str) -> str:
+        key = next(k for k in keys if label[k] == row)
+        found = groups[code].get(key)
+        if not found:
+            return ""
+        mean, half = mean_interval(np.array([c[f"{METRIC[code]}_ndcg@10"] for c in found]))
+        vs = paired(found, groups[code].get(("minilm", "frozen"), []), METRIC[code])
+        return (f"{mean:.4f}" + ("" if np.isnan(half) else f" ± {half:.4f}")
+                + ("" if vs is None else f" ({vs[0]:+.4f}, p {vs[1]:.2g})"))
+
+    table = grid_table([label[k] for k in keys], [f"{c} ({'cold items' if c == 'P4' else 'test'})" for c in codes],
+                       lambda r, c: cell(r, c.split(" ")[0]), row_header="encoder, tuning",
+                       note="Test NDCG@10 (P4: among cold items), mean ± 95% interval over seeds; in brackets Δ and "
+                            "paired Wilcoxon p against frozen MiniLM over (seed, user) pairs.")
+    sentences = []
+    for code in codes:
+        rows = {k: float(np.mean([c[f"{METRIC[code]}_ndcg@10"] for c in v])) for k, v in groups[code].items()}
+        best = max(rows, key=lambda k: rows[k])
+        vs = paired(groups[code][best], groups[code].get(("minilm", "frozen"), []), METRIC[code])
+        sig = "" if vs is None else (f", {vs[0]:+.4f} against frozen MiniLM (p {vs[1]:.2g})")
+        sentences.append(f"On {code} the best row is {label[best]} at {rows[best]:.4f}{sig}.")
+    own = [(code, k, f) for code in codes for k, row in groups[code].items() if k[1] in TUNED
+           and (f := paired(row, groups[code].get((k[0], "frozen"), []), METRIC[code]))]
+    wins = [f"{label[k]} on {code}" for code, k, f in own if f[0] > 0 and f[1] < 0.05]
+    sentences = sentences[:2] + [f"Tuning the encoder beat the same encoder frozen (paired p < 0.05) in "
+                                 f"{len(wins)} of {len(own)} tuned rows" + (f": {', '.join(wins)}." if wins else ".")]
+    return table, sentences
+
+
+def per_seed_table(cells: list[dict[str, Any]]) -> Table:
+    rows = []
+    for c in sorted(cells, key=lambda c: (c["protocol"], list(ENCODERS).index(c["encoder"]),
+                                          list(TUNING).index(c["tuning"]), c["seed"])):
+        label = METRIC[c["protocol"]]
+        rows.append([c["protocol"], ENCODERS[c["encoder"]], TUNING[c["tuning"]], c["seed"],
+                     f"{c['valid_ndcg@10']:.4f}" if "valid_ndcg@10" in c else "—", f"{c[f'{label}_ndcg@10']:.4f}",
+                     c.get("commit", "—")[:12], c.get("date", "—")])
+    return Table("Per-seed rows", ["protocol", "encoder", "tuning", "seed", "valid NDCG@10", "headline NDCG@10",
+                                   "commit", "date"], rows)
+
+
 def write_report(cells: list[dict[str, Any]], choices: dict[str, Any], search: dict[str, list[dict[str, Any]]] | None = None,
                  cold: list[dict[str, Any]] | None = None, cold_tune: list[dict[str, Any]] | None = None) -> None:
     """finetune.md from the cells and search rows; ``choices``: the benchmark's choices the text names
     ({"p4_choice": finetune.P4_CHOICE, "cold_tune": finetune.COLD_TUNE}), passed in by finetune.py."""
-    latest = max(cells, key=lambda c: c["date"]) if cells else {}
-    lines = ["# Before and after fine-tuning the language model", "",
-             "One table per protocol; a row is an encoder and a tuning mode, over seeds 2026-2028 (P2 and P3: the "
+    lines = ["One table per protocol; a row is an encoder and a tuning mode, over seeds 2026-2028 (P2 and P3: the "
              "split is fixed, seeds vary the model; P4: seeds vary the cold items and the model). Δ and p: the "
              "mean per-user difference and a paired Wilcoxon signed-rank test over the (seed, user) pairs both rows "
-             "have. Cost columns: "
-             "trainable parameters, wall and CPU seconds per training epoch, catalogue re-encoding speed of a tuned "
-             "encoder, peak resident memory of the cell's process, epochs run (best kept).", "",
-             "Latest cell:", "", header(latest) if latest else "", ""]
+             "have. Cost columns: trainable parameters, wall and CPU seconds per training epoch, catalogue re-encoding "
+             "speed of a tuned encoder, peak resident memory of the cell's process, epochs run (best kept).", ""]
     for code in ("P2", "P4", "P3"):
         mine = [c for c in cells if c["protocol"] == code]
         if mine:
             lines += protocol_table(code, mine) + [""]
-    lines += targets_table(cells) + ["## Appendix", ""] + coverage(cells)
+    lines += targets_table(cells) + coverage(cells)
     lines += cold_search_table(cold or [], choices["p4_choice"]) + cold_tune_table(cold_tune or [], choices["cold_tune"])
     lines += search_table(search or {}, cells) + blend_table(cells)
     notes = RESULTS / "finetune" / "notes.md"  # conditions of the runs, written by whoever ran them
     lines += ["### Notes on the runs", "", notes.read_text().strip(), ""] if notes.exists() else []
-    atomic_write_text(RESULTS / "finetune.md", "\n".join(lines) + "\n")
+    table, sentences = headline(cells)
+    codes = sorted({c.get("code", "?") for c in cells})
+    page = ResultsPage("Before and after fine-tuning the language model",
+                       "Does fine-tuning the text encoder (LoRA, full, co-interaction) rank better than the frozen "
+                       "encoder, and than EASE and text-kNN?", table, sentences,
+                       ["\n".join(lines), per_seed_table(cells),
+                        f"Cells: {len(cells)} in `benchmarks/results/finetune/cells` (the one study store); code "
+                        f"versions that computed them: {', '.join(codes)} (`git-<commit>`: converted from the "
+                        "benchmark's own files of that commit)."],
+                       runs=cells, regenerate="python -m benchmarks.finetune report")
+    page.write(RESULTS / "finetune.md")

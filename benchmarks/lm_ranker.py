@@ -6,7 +6,7 @@ softmax on 64) and each user tower (mean, attention, causal sequence) on P2 and 
 bounded by epochs (60, early stopping with patience 3 on validation NDCG@10); the table shows
 validation only and test NDCG@10 is read once, for each protocol's validation-best cell.
 
-    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/lm_ranker.py
+    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.lm_ranker
 
 Each finished cell is kept in ``benchmarks/results/lm_ranker/<protocol>-<loss>-<tower>.json`` (a
 rerun resumes; ``--redo`` trains again) and ``benchmarks/results/lm_ranker.md`` is rebuilt from
@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, header, peak_rss_mb, run_info, training_cost  # noqa: E402
+from lmrec.study.provenance import RESULTS, header, peak_rss_mb, run_info
+from lmrec.study.cells import training_cost
 
-from lmrec.data import get_protocol  # noqa: E402
-from lmrec.evaluation import Evaluator  # noqa: E402
-from lmrec.losses import Hinge  # noqa: E402
-from lmrec.models import LMRanker, Recommender  # noqa: E402
-from lmrec.models.lm import USER_TOWERS, Cosine, ItemTower  # noqa: E402
-from lmrec.storage.artifacts import atomic_write_text  # noqa: E402
+from lmrec.data import get_protocol
+from lmrec.evaluation import Evaluator
+from lmrec.losses import Hinge
+from lmrec.models import LMRanker, Recommender
+from lmrec.models.lm import USER_TOWERS, Cosine, ItemTower
+from lmrec.storage.artifacts import atomic_write_text
+from lmrec.training.negatives import Uniform
+
+from benchmarks.pages import write as write_page
 
 OUT = RESULTS / "lm_ranker"
 MODELS = Path.home() / ".cache" / "lmrec" / "lm_ranker"  # each cell's fitted model, for the chosen cell's test
@@ -42,8 +44,8 @@ PROTOCOLS = {"P2": "P2 Scientific leave-one-out", "P3": "P3 ML-100K temporal"}
 
 def model(loss: str, tower: str, seed: int) -> LMRanker:
     return LMRanker(items=ItemTower(dim=64), user=USER_TOWERS[tower](), scorer=Cosine(0.07),
-                    loss=Hinge(1.0) if loss == "hinge" else loss, cache_dir=CACHE,
-                    config={**TRAIN, "n_negatives": NEGATIVES[loss], "seed": seed})
+                    loss=Hinge(1.0) if loss == "hinge" else loss, negatives=Uniform(NEGATIVES[loss]),
+                    cache_dir=CACHE, config={**TRAIN, "seed": seed})
 
 
 def model_dir(code: str, loss: str, tower: str, seed: int) -> Path:
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 atomic_write_text(path, json.dumps(test_chosen(cells), indent=2) + "\n")
     tests = {t["protocol"]: t for t in load(OUT / "test")}
     atomic_write_text(RESULTS / "lm_ranker.md", report(load(OUT), tests))
+    write_page("lm_ranker")  # its first screen on top (benchmarks.pages)
     print((RESULTS / "lm_ranker.md").read_text())
     return 0
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/reloads.py [--code DIR] [--label NAME]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.reloads [--code DIR] [--label NAME]
 
 A tiny LMRanker (synthetic data, MiniLM through sentence-transformers: a model that refers to itself,
 so only the cyclic garbage collector frees it) is published as v0001; v0002 is the same model with
@@ -47,8 +47,7 @@ from lmrec.storage.artifacts import atomic_write_text
 from lmrec.storage.versions import ModelStore
 from lmrec.text.options import Encoder
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, header, run_info  # noqa: E402
+from lmrec.study.provenance import RESULTS, header, run_info
 
 KEY = "bench-key"
 AUTH = {"X-API-Key": KEY}
@@ -61,10 +60,15 @@ def edit_manifest(folder: Path, change: Any) -> None:
     (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
+def tiny_model() -> LMRanker:
+    """The served model: MiniLM through sentence-transformers, d 16, three epochs."""
+    return LMRanker(items=ItemTower(dim=16), encoder=Encoder("minilm", backend="sentence-transformers"),
+                    cache_dir=None, config={"epochs": 3, "batch_size": 256, "progress": False, "seed": 3})
+
+
 def build_store(root: Path) -> ModelStore:
     data = generate(n_users=200, n_items=300, n_interactions=3000, n_clusters=6, seed=7)
-    model = LMRanker(items=ItemTower(dim=16), encoder=Encoder("minilm", backend="sentence-transformers"),
-                     cache_dir=None, config={"epochs": 3, "batch_size": 256, "progress": False, "seed": 3})
+    model = tiny_model()
     store = ModelStore(root)
     store.publish(model.fit(data))
     for name, change in (("v0002", lambda m: m.update(metrics={"copy": 2.0})),

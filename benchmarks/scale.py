@@ -3,10 +3,10 @@
 Usage (each section appends its rows to ``benchmarks/results/scale/<section>.json``; ``report``
 rebuilds ``benchmarks/results/scale.md``)::
 
-    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/scale.py ddp [--device cuda]
-    .venv/bin/python benchmarks/scale.py growth --factors 1 4 16 --models bpr-mf lm-ranker
-    .venv/bin/python benchmarks/scale.py ann --sources P1 P2 synthetic-16
-    .venv/bin/python benchmarks/scale.py report
+    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.scale ddp [--device cuda]
+    .venv/bin/python -m benchmarks.scale growth --factors 1 4 16 --models bpr-mf lm-ranker
+    .venv/bin/python -m benchmarks.scale ann --sources P1 P2 synthetic-16
+    .venv/bin/python -m benchmarks.scale report
 
 1. ``ddp``: BPR-MF with its validation-chosen P1 configuration (benchmarks/baselines.py) for a
    fixed number of epochs, in one process (1 and 2 threads) and in 2 torchrun processes of one
@@ -38,8 +38,9 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, ROOT, baseline_params, header, run_info  # noqa: E402
+from lmrec.storage.artifacts import atomic_write_text
+from lmrec.study.provenance import RESULTS, ROOT, header, run_info
+from benchmarks.baselines import chosen_params as baseline_params
 
 OUT = RESULTS / "scale"
 WORK = Path.home() / ".cache" / "lmrec" / "scale"  # generated data, trained factors (not committed)
@@ -110,6 +111,17 @@ def sizes(factor: int) -> dict[str, int]:
     return {k: v * factor for k, v in BASE.items()}
 
 
+def growth_model(model_name: str) -> Any:
+    """The model of a growth cell: BPR-MF (dim 64) or the frozen-MiniLM LMRanker, one epoch."""
+    from lmrec.models import BPRMF, LMRanker
+    from lmrec.text.options import Encoder
+
+    cfg = {"epochs": 1, "batch_size": 16384, "lr": 0.005, "progress": True}
+    if model_name == "bpr-mf":
+        return BPRMF(dim=64, config=cfg)
+    return LMRanker(encoder=Encoder("minilm", max_length=32), cache_dir=CACHE, config=cfg)
+
+
 def growth_cell(model_name: str, factor: int) -> dict[str, Any]:
     """One cell, in this process: generate (or reuse) the data, read it from Parquet, one epoch."""
     import pandas as pd
@@ -117,8 +129,6 @@ def growth_cell(model_name: str, factor: int) -> dict[str, Any]:
 
     from lmrec.data.parquet import scan_parquet
     from lmrec.data.synthetic import generate, write_parquet
-    from lmrec.models import BPRMF, LMRanker
-    from lmrec.text.options import Encoder
 
     folder = WORK / f"synthetic-{factor}"
     out: dict[str, Any] = {"model": model_name, "factor": factor, **sizes(factor)}
@@ -130,11 +140,7 @@ def growth_cell(model_name: str, factor: int) -> dict[str, Any]:
     data = scan_parquet(folder / "interactions.parquet", timestamp="timestamp",
                         items=pd.read_parquet(folder / "items.parquet"), progress=False)
     out.update(read_s=round(time.perf_counter() - start, 1), interactions=len(data), read_peak_mb=peak_mb())
-    cfg = {"epochs": 1, "batch_size": 16384, "lr": 0.005, "progress": True}
-    if model_name == "bpr-mf":
-        model: Any = BPRMF(dim=64, config=cfg)
-    else:
-        model = LMRanker(encoder=Encoder("minilm", max_length=32), cache_dir=CACHE, config=cfg)
+    model = growth_model(model_name)
     start, cpu = time.perf_counter(), time.process_time()
     model.fit(data)
     out.update(fit_s=round(time.perf_counter() - start, 1), fit_cpu_s=round(time.process_time() - cpu, 1),
@@ -151,7 +157,7 @@ def growth_cell(model_name: str, factor: int) -> dict[str, Any]:
 def growth(args: argparse.Namespace) -> None:
     for factor in args.factors:
         for name in args.models:
-            done = subprocess.run([sys.executable, __file__, "growth-cell", "--models", name, "--factors", str(factor)],
+            done = subprocess.run([sys.executable, "-m", "benchmarks.scale", "growth-cell", "--models", name, "--factors", str(factor)],
                                   capture_output=True, text=True, cwd=ROOT)
             if done.returncode != 0:
                 row = {"model": name, "factor": factor, **sizes(factor), "failed": done.stderr[-500:]}
@@ -262,7 +268,7 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
 
 
 def report(_: argparse.Namespace) -> None:
-    parts = ["# Scale\n", "Written by `python benchmarks/scale.py report` from `benchmarks/results/scale/*.json`; "
+    parts = ["# Scale\n", "Written by `python -m benchmarks.scale report` from `benchmarks/results/scale/*.json`; "
              "each section names the command, date, machine and commit of its rows.\n"]
     for section, title, columns in (
         ("ddp", "Data-parallel training: BPR-MF on P1, 1 vs 2 processes (same global batch, same steps)",
@@ -288,9 +294,11 @@ def report(_: argparse.Namespace) -> None:
     notes = OUT / "notes.md"
     if notes.exists():
         parts.append("## Notes\n\n" + notes.read_text())
+    from benchmarks.pages import write
+
     out = RESULTS / "scale.md"
-    out.write_text("\n".join(parts))
-    print(out.read_text())
+    atomic_write_text(out, "\n".join(parts))
+    print(write("scale").read_text())  # its first screen on top (benchmarks.pages)
 
 
 def main(argv: list[str] | None = None) -> int:

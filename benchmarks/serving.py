@@ -2,7 +2,7 @@
 
 Usage::
 
-    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/serving.py \
+    LMREC_DATA_DIR=../shared/datasets HF_HUB_OFFLINE=1 .venv/bin/python -m benchmarks.serving \
         [--duration 20] [--connections 32] [--workers 1 2] [--sizes 4000 100000 1000000]
 
 1. Trains an LMRanker on P1 (the benchmark's default configuration, few epochs: serving cost does
@@ -37,9 +37,9 @@ from lmrec.models.lm import Cosine, ItemTower
 from lmrec.serving.index import ExactIndex, HNSWIndex
 from lmrec.storage.artifacts import atomic_write_text
 from lmrec.storage.versions import ModelStore
+from lmrec.training.negatives import Uniform
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import RESULTS, header, run_info  # noqa: E402
+from lmrec.study.provenance import RESULTS, header, run_info
 
 CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
 LUA = """
@@ -58,10 +58,15 @@ end
 """
 
 
+def serving_model(epochs: int) -> LMRanker:
+    """The served model: cosine / sampled softmax on 64 uniform negatives, mean tower, d 64."""
+    return LMRanker(items=ItemTower(dim=64), loss="softmax", scorer=Cosine(0.07), negatives=Uniform(64),
+                    cache_dir=CACHE, config={"epochs": epochs, "batch_size": 1024, "progress": False})
+
+
 def p1_store(data_dir: str | None, root: Path, epochs: int) -> tuple[ModelStore, list[str]]:
     split = get_protocol("P1", data_dir)
-    model = LMRanker(items=ItemTower(dim=64), loss="softmax", scorer=Cosine(0.07), cache_dir=CACHE,
-                     config={"epochs": epochs, "batch_size": 1024, "n_negatives": 64, "progress": False})
+    model = serving_model(epochs)
     model.fit(split.train)
     store = ModelStore(root)
     store.publish(model)

@@ -7,8 +7,8 @@
 from lmrec.data import Interactions, Split, get_protocol, load_dataset, load_interactions, load_split, save_split
 from lmrec.errors import ArtifactError, ConfigError, DataError, LeakageError
 from lmrec.evaluation import Evaluator
-from lmrec.experiments.compare import compare
-from lmrec.experiments.report import Report
+from lmrec.study.compare import compare
+from lmrec.study.compare_report import Report
 from lmrec.models import BPRMF, EASE, MODELS, ItemKNN, LMRanker, MostPopular, Random, Recommender, TextKNN, create_model
 from lmrec.training import TrainConfig
 

@@ -1,5 +1,5 @@
-"""Layers import downward only: data -> text -> evaluation -> training -> models -> experiments ->
-analysis -> study -> serving -> cli, and no module imports itself back through others."""
+"""Layers import downward only: data -> text -> evaluation -> training -> models ->
+analysis -> study (the experiments layer) -> serving -> cli, and no module imports itself back through others."""
 from __future__ import annotations
 
 import ast
@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "lmrec"
 # lowest first; a module may import its own layer and the layers below
 LAYERS = [
-    {"errors", "options", "version", "sparse"},
+    {"errors", "extras", "options", "version", "sparse", "ranking"},
     {"storage"},
     {"data"},
     {"text"},
@@ -16,7 +16,6 @@ LAYERS = [
     {"losses"},
     {"training"},
     {"models"},
-    {"experiments"},
     {"analysis"},
     {"study"},
     {"serving"},

@@ -33,7 +33,8 @@ def mirror(tmp_path, data_dir):
 def test_main_job_downloads_trains_the_lm_ranker_and_reports(mirror, tmp_path):
     args = subprocess.run(["make", "-s", "main-job-args"], cwd=ROOT, capture_output=True, text=True, check=True)
     argv = shlex.split(args.stdout)
-    assert "--download" in argv and any(a.startswith("lm-ranker:preset=") for a in argv[argv.index("--models") + 1:][:1])
+    first = argv[argv.index("--models") + 1]
+    assert "--download" in argv and first.startswith(("lm-ranker:preset=", 'lm-ranker:{"preset": '))
     home = tmp_path / "home"
     env = {**os.environ, "HOME": str(home), "LMREC_DATA_DIR": str(tmp_path / "no-shared"),
            "LMREC_DATA_MIRROR": mirror, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

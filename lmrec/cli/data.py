@@ -119,7 +119,12 @@ def add_file_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_split_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("split of your own file (lmrec.data.splits)")
+    g = p.add_argument_group(
+        "split of your own file (lmrec.data.splits)",
+        "random and temporal shares are cut per user with floors: a user with n interactions gets "
+        "floor(0.8n) train, floor(0.9n) - floor(0.8n) valid and the rest, ceil(0.1n), test (for 0.1 / 0.1), "
+        "so test holds a little more than its share and valid a little less (ML-100K: 79,619 / 9,942 / "
+        "10,439 rows); global-temporal cuts the whole timeline once")
     g.add_argument("--split", choices=SPLITS, help="random (default, per user), temporal (per user), loo "
                    "(leave last out), global-temporal (one cutoff in time) or cold (items held out of training)")
     g.add_argument("--valid", type=float, help="validation share (default 0.1); with loo, interactions per user "

@@ -1,7 +1,10 @@
 """``lmrec train lm-ranker`` flags for every part of LMRanker, and ``lmrec pretune``.
 
-Each flag maps onto one field of one part (``--tune`` -> ``Encoder.tune``, ``--user-ids`` ->
-the user tower's ``ids``, ...); flags not given keep the part's default. Example::
+Each flag maps onto one field of one part (``--tune`` -> the kind of ``Encoder.tuning``,
+``--lora-rank`` -> ``LoRA.rank``, ``--user-ids`` -> the user tower's ``ids``, ...); flags not given
+keep the part's default. With lm-ranker, TrainConfig's negatives flags (``--sampler``,
+``--n-negatives``, ``--negative-pool``, ``--hard-pool``, ``--pop-alpha``) make its ``negatives``
+part (replacing the model spec's own). Example::
 
     lmrec train lm-ranker --protocol P2 --encoder minilm --tune lora --lora-rank 8 --user sequence \\
         --dim 128 --graph-layers 2 --scorer cosine --temperature 0.05 --loss softmax --sampler unseen \\
@@ -13,13 +16,15 @@ import argparse
 import json
 from typing import Any
 
-from lmrec.cli.spec import parse_value
+from lmrec.cli.spec import parse_model_spec, parse_value
 from lmrec.data import get_protocol, load_split
 from lmrec.errors import ConfigError
 from lmrec.models.base import Recommender
 from lmrec.models.lm.scorers import SCORERS
 from lmrec.models.lm.users import USER_TOWERS
-from lmrec.text.options import BACKENDS, DTYPES, POOLINGS, TUNE_MODES
+from lmrec.text.options import BACKENDS, DTYPES, POOLINGS, TUNINGS
+from lmrec.training.config import TrainConfig
+from lmrec.training.negatives import CONFIG_FIELDS, negatives_from_config
 
 
 def dim_value(text: str) -> int | str:
@@ -35,19 +40,19 @@ def dim_value(text: str) -> int | str:
 FLAGS: dict[str, tuple[str, str, Any, str]] = {
     "encoder": ("encoder", "model", str, "encoder name or path (minilm, mpnet, smollm2, multilingual-e5-small, ...)"),
     "encoder-backend": ("encoder", "backend", str, f"one of {', '.join(BACKENDS)}"),
-    "tune": ("encoder", "tune", str, f"one of {', '.join(TUNE_MODES)}"),
+    "tune": ("tuning", "type", str, f"how the encoder's weights learn: one of {', '.join(TUNINGS)}"),
     "pooling": ("encoder", "pooling", str, f"one of {', '.join(POOLINGS)}"),
     "max-length": ("encoder", "max_length", int, "tokens kept per text"),
     "encode-batch-size": ("encoder", "batch_size", int, "texts per encoder forward pass"),
     "encoder-dtype": ("encoder", "dtype", str, f"one of {', '.join(DTYPES)}"),
-    "encoder-lr": ("encoder", "lr", float, "learning rate of the encoder weights (default: --lr)"),
-    "grad-items": ("encoder", "grad_items", int, "items encoded with gradients per step"),
-    "refresh-every": ("encoder", "refresh_every", int, "steps between re-encodings of the catalogue table"),
-    "checkpointing": ("encoder", "checkpointing", parse_value, "gradient checkpointing in the encoder (true/false)"),
-    "lora-rank": ("lora", "rank", int, "LoRA rank r"),
-    "lora-alpha": ("lora", "alpha", float, "LoRA alpha (the update is scaled by alpha / r)"),
-    "lora-dropout": ("lora", "dropout", float, "LoRA input dropout (pretune; the ranker tunes without dropout)"),
-    "lora-targets": ("lora", "targets", lambda s: [t for t in s.split(",") if t], "comma-separated module names"),
+    "encoder-lr": ("tuning", "lr", float, "learning rate of the encoder weights (default: --lr)"),
+    "grad-items": ("tuning", "grad_items", int, "items encoded with gradients per step"),
+    "refresh-every": ("tuning", "refresh_every", int, "steps between re-encodings of the catalogue table"),
+    "checkpointing": ("tuning", "checkpointing", parse_value, "gradient checkpointing in the encoder (true/false)"),
+    "lora-rank": ("tuning", "rank", int, "LoRA rank r (with --tune lora)"),
+    "lora-alpha": ("tuning", "alpha", float, "LoRA alpha (the update is scaled by alpha / r)"),
+    "lora-dropout": ("tuning", "dropout", float, "LoRA input dropout (pretune; the ranker tunes without dropout)"),
+    "lora-targets": ("tuning", "targets", lambda s: [t for t in s.split(",") if t], "comma-separated module names"),
     "dim": ("items", "dim", dim_value, "representation size d, or 'text' for the encoder's text size"),
     "identity-init": ("items", "identity_init", parse_value,
                       "the projection starts as the identity (true/false; needs --dim text and --projection linear)"),
@@ -60,7 +65,6 @@ FLAGS: dict[str, tuple[str, str, Any, str]] = {
     "user-ids": ("user", "ids", parse_value, "learned user ID embeddings (true/false)"),
     "max-history": ("user", "max_history", int, "items the attention/sequence tower reads"),
     "history-dropout": ("user", "history_dropout", float, "mean tower: share of a history left out in training"),
-    "shared-negatives": ("user", "shared_negatives", parse_value, "mean tower: catalogue scored once per user"),
     "seq-layers": ("user", "layers", int, "sequence tower: Transformer layers"),
     "seq-heads": ("user", "heads", int, "sequence tower: attention heads"),
     "seq-dropout": ("user", "dropout", float, "sequence tower: dropout"),
@@ -91,18 +95,41 @@ def lm_parts(args: argparse.Namespace, given: dict[str, Any]) -> dict[str, Any]:
             parts.setdefault(part, {})[field] = None if value == "text" and flag == "dim" else value
     if not parts:
         return {}
-    clash = sorted(set(parts) & set(given) - {"lora"})
+    clash = sorted(set(parts) & set(given) - {"tuning"})
     if clash:
         raise ConfigError(f"lm-ranker: {', '.join(clash)} given both in the model spec and as flags; use one.")
     out: dict[str, Any] = {}
-    if "encoder" in parts or "lora" in parts:
-        out["encoder"] = {**parts.get("encoder", {}), **({"lora": parts["lora"]} if "lora" in parts else {})}
+    if "tuning" in parts:
+        tuning = parts["tuning"]
+        if "type" not in tuning:
+            lora_only = {"rank", "alpha", "dropout", "targets"} & set(tuning)
+            if not lora_only:
+                raise ConfigError("lm-ranker: --encoder-lr, --grad-items, --refresh-every and --checkpointing "
+                                  "set a tuned encoder: give --tune lora or --tune full with them.")
+            tuning = {"type": "lora", **tuning}
+        parts.setdefault("encoder", {})["tuning"] = tuning
+    if "encoder" in parts:
+        out["encoder"] = parts["encoder"]
     if "items" in parts:
         out["items"] = parts["items"]
     for part, default in (("user", "mean"), ("scorer", "dot"), ("loss", "bpr")):
         if part in parts:
             out[part] = {"type": default, **parts[part]}
     return out
+
+
+def lm_negatives(args: argparse.Namespace, overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(TrainConfig overrides, LMRanker parts): with the model lm-ranker, TrainConfig's negatives
+    flags leave the overrides and make its ``negatives`` part; other models keep them as they are."""
+    name, given = parse_model_spec(args.model)
+    taken = {k: v for k, v in overrides.items() if k in CONFIG_FIELDS}
+    if name != "lm-ranker" or not taken:
+        return overrides, {}
+    if "negatives" in given:
+        raise ConfigError(f"lm-ranker: negatives given both in the model spec and as flags "
+                          f"({', '.join('--' + k.replace('_', '-') for k in taken)}); use one.")
+    part = negatives_from_config(TrainConfig(**taken))
+    return {k: v for k, v in overrides.items() if k not in CONFIG_FIELDS}, {"negatives": part.to_dict()}
 
 
 def init_model(args: argparse.Namespace) -> Recommender | None:
@@ -112,11 +139,12 @@ def init_model(args: argparse.Namespace) -> Recommender | None:
 def cmd_pretune(args: argparse.Namespace) -> int:
     """Co-interaction pre-fine-tuning of an encoder on a split's training interactions."""
     from lmrec.models.text_side import TextSide
-    from lmrec.text.options import Encoder, LoRA
+    from lmrec.text.options import TUNINGS, Encoder
     from lmrec.text.pretune import CoInteraction, pretune
 
     split = load_split(args.split) if args.split else get_protocol(args.protocol, args.data_dir, args.split_seed)
-    encoder = Encoder(args.encoder, tune=args.tune, max_length=args.max_length, lora=LoRA(rank=args.lora_rank))
+    tuning = TUNINGS[args.tune](rank=args.lora_rank) if args.tune == "lora" else TUNINGS[args.tune]()
+    encoder = Encoder(args.encoder, max_length=args.max_length, tuning=tuning)
     text = TextSide(encoder, None, args.item_template, "")
     text.resolve(split.train, "pretune")
     stage = CoInteraction(window=args.window, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from lmrec.cli.data import add_data_commands
 from lmrec.cli.encoders import add_encoders_parser
-from lmrec.cli.lm import add_lm_args, add_pretune_parser, init_model, lm_parts
+from lmrec.cli.lm import add_lm_args, add_pretune_parser, init_model, lm_negatives, lm_parts
 from lmrec.cli.ray import launch_ray
 from lmrec.cli.spec import parse_model_spec, parse_value
 from lmrec.cli.study import add_study_command
@@ -25,7 +25,7 @@ from lmrec.data import PROTOCOLS, get_protocol, load_split
 from lmrec.data.splits import Split
 from lmrec.errors import ConfigError, LmrecError
 from lmrec.evaluation.evaluator import DEFAULT_METRICS, Evaluator
-from lmrec.experiments.compare import compare
+from lmrec.study.compare import compare, labels
 from lmrec.models.base import Recommender
 from lmrec.models.registry import MODELS, create_model
 from lmrec.serving.retrain_config import RetrainConfig
@@ -84,8 +84,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return launch_torchrun(args.nproc, args.argv)
     split = _split(args)
     overrides = {**_train_overrides(args), **({"precision": "bf16"} if args.bf16 else {})}
+    overrides, negatives = lm_negatives(args, overrides)  # lm-ranker: the negatives flags make its part
     model = _build_model(args.model, overrides)
-    parts = lm_parts(args, parse_model_spec(args.model)[1])
+    parts = {**lm_parts(args, parse_model_spec(args.model)[1]), **negatives}
     if parts and model.name != "lm-ranker":
         raise ConfigError(f"the lm-ranker part flags apply to the model lm-ranker, not {model.name!r}.")
     if parts:
@@ -138,29 +139,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     overrides = _train_overrides(args)
-    models: dict[str, Any] = {}
-    for spec in filter(None, (s.strip() for s in args.models.split(";"))):
-        if Path(spec).is_dir():
-            models[Path(spec).name] = Path(spec)
-            continue
-        name = spec.split(":")[0]
-        models[name if name not in models else spec] = _build_model(spec, overrides)
+    specs = [s for s in (s.strip() for s in args.models.split(";")) if s]
+    shown = labels([Path(s).name if Path(s).is_dir() else s for s in specs])
+    models: dict[str, Any] = {label: Path(spec) if Path(spec).is_dir() else _build_model(spec, overrides)
+                              for label, spec in zip(shown, specs)}
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     target: Split | str = load_split(args.split) if args.split else args.protocol
+    # a line per model (started, done: seconds, validation) and, from TrainConfig.progress, per epoch;
+    # --progress false silences both
     report = compare(models, target, args.metrics, seeds=seeds, data_dir=args.data_dir, download=args.download,
-                     candidates=args.candidates)
+                     candidates=args.candidates, progress=bool(overrides.get("progress", True)))
     print(report)
     if args.out:
         report.save(args.out)
-        print(f"report written to {args.out}/report.md, report.json, report.png")
+        written = ", ".join(sorted(p.name for p in Path(args.out).iterdir()))  # no report.png without [plots]
+        print(f"report written to {args.out}: {written}")
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
-    import uvicorn
+    from lmrec.extras import require
 
+    uvicorn = require("uvicorn", "serve", "lmrec serve")
     from lmrec.serving.app import CONFIG_ENV, ServeConfig, config_to_env, create_app
     from lmrec.serving.guard import guarded_protocol, is_loopback
     from lmrec.serving.hosts import LOOPBACK_NAMES

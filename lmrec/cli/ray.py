@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lmrec.errors import ConfigError
+from lmrec.extras import needs
 
 # flags whose values are paths: made absolute, since a Ray worker may run in another directory
 PATH_FLAGS = ("--out", "--split", "--checkpoint-dir", "--run-dir", "--init-from", "--data-dir", "--cache-dir")
@@ -47,12 +47,10 @@ def _worker(config: dict[str, Any]) -> None:
 
 def launch_ray(nproc: int, argv: list[str], device: str, run: Callable[[list[str]], int]) -> int:
     """Run ``run(argv)`` (an ``lmrec`` command line without ``--nproc``) in ``nproc`` Ray Train workers."""
-    try:
+    with needs("ray", "--launcher ray (Ray Train)"):
         import ray
         from ray.train import RunConfig, ScalingConfig
         from ray.train.torch import TorchConfig, TorchTrainer
-    except ImportError:
-        raise ConfigError("--launcher ray needs Ray Train: pip install 'lmrec[ray]'") from None
     cuda = device.startswith("cuda")
     if not ray.is_initialized():
         if os.environ.get("RAY_ADDRESS"):

@@ -17,6 +17,9 @@ from lmrec.data.interactions import Interactions
 from lmrec.data.reading import read_delimited
 from lmrec.errors import DataError
 
+# what load_unisrec reads; "*" is the dataset's file name prefix (e.g. "Scientific")
+UNISREC_FILES = ("*.train.inter", "*.valid.inter", "*.test.inter", "*.text", "*.user2index", "*.item2index")
+
 
 def _find_prefix(d: Path) -> str:
     hits = sorted(p.name[: -len(".train.inter")] for p in d.glob("*.train.inter"))

@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from lmrec.data.amazon import load_unisrec
-from lmrec.data.download import ARCHIVES, download_dataset
+from lmrec.data.amazon import UNISREC_FILES, load_unisrec
+from lmrec.data.download import ARCHIVES, GROUPLENS, download_dataset
 from lmrec.data.interactions import Interactions
-from lmrec.data.movielens import load_ml1m, load_ml100k
+from lmrec.data.movielens import ML1M_FILES, ML100K_FILES, load_ml1m, load_ml100k
 from lmrec.errors import DataError
 
+
+
+DATA_DIR_ENV = "LMREC_DATA_DIR"
+MIRROR_ENV = "LMREC_DATA_MIRROR"
 
 
 def user_cache() -> Path:
@@ -32,21 +36,25 @@ class DatasetSpec:
     folder: str
     loader: Callable[..., Interactions]
     description: str
+    files: tuple[str, ...] = ()  # what the loader reads in the folder ("*" stands for a file name prefix)
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "ml-100k": DatasetSpec("ml-100k", load_ml100k, "MovieLens 100K: 100,000 ratings, 943 users, 1,682 movies"),
-    "ml-1m": DatasetSpec("ml-1m", load_ml1m, "MovieLens 1M: 1,000,209 ratings, 6,040 users, 3,706 movies"),
+    "ml-100k": DatasetSpec("ml-100k", load_ml100k, "MovieLens 100K: 100,000 ratings, 943 users, 1,682 movies",
+                           ML100K_FILES),
+    "ml-1m": DatasetSpec("ml-1m", load_ml1m, "MovieLens 1M: 1,000,209 ratings, 6,040 users, 3,706 movies",
+                         ML1M_FILES),
     "amazon-scientific": DatasetSpec("amazon-scientific-unisrec", load_unisrec,
-                                     "Amazon 2018 Industrial & Scientific 5-core (UniSRec files)"),
+                                     "Amazon 2018 Industrial & Scientific 5-core (UniSRec files)", UNISREC_FILES),
 }
+"""The built-in datasets by name (``"ml-100k"``, ``"ml-1m"``, ``"amazon-scientific"``, ...): folder, loader, description."""
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
     """The explicit ``data_dir``, else ``$LMREC_DATA_DIR``, else ``~/.cache/lmrec``."""
     if data_dir is not None:
         return Path(data_dir)
-    env = os.environ.get("LMREC_DATA_DIR")
+    env = os.environ.get(DATA_DIR_ENV)
     return Path(env) if env else user_cache()
 
 
@@ -61,10 +69,30 @@ def dataset_path(name: str, data_dir: str | Path | None = None, *, download: boo
         if candidate.is_dir():
             return candidate
     if download and name in ARCHIVES:
-        return download_dataset(name, user_cache(), base_url=os.environ.get("LMREC_DATA_MIRROR") or None)
+        try:
+            return download_dataset(name, user_cache(), base_url=os.environ.get(MIRROR_ENV) or None)
+        except DataError as exc:
+            raise DataError(f"{exc} {what_to_do(name, data_dir)}.") from None
     hint = " (pass download=True / --download to fetch it)" if name in ARCHIVES else ""
     raise DataError(f"dataset '{name}' not found; expected folder {path} or {cached}{hint}. "
-                    "Set LMREC_DATA_DIR or pass data_dir.", path=path)
+                    f"{what_to_do(name, data_dir)}.")
+
+
+def what_to_do(name: str, data_dir: str | Path | None = None) -> str:
+    """How to give lmrec dataset ``name`` by hand: the folder, the files it must hold, the settings."""
+    spec = _spec(name)
+    root = resolve_data_dir(data_dir)
+    source = ("data_dir, --data-dir" if data_dir is not None else f"from ${DATA_DIR_ENV}"
+              if os.environ.get(DATA_DIR_ENV) else f"{DATA_DIR_ENV} is not set: the user cache")
+    files = ", ".join(spec.files)
+    text = (f"What to do: put the dataset's files ({files}) in {root / spec.folder}/ ({source}), or point "
+            f"{DATA_DIR_ENV} (or --data-dir) at a folder holding {spec.folder}/ with them, or put them in the "
+            f"cache folder {user_cache() / spec.folder}/")
+    if name in ARCHIVES:
+        archive = ARCHIVES[name].filename
+        text += (f"; the official archive is {GROUPLENS}{archive} (unzipped, its {spec.folder}/ folder is what is "
+                 f"needed); {MIRROR_ENV}=URL downloads it from a mirror serving {archive} and {archive}.md5")
+    return text
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = False, **kwargs: object) -> Interactions:

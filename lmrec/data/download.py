@@ -74,7 +74,11 @@ def download_dataset(
     url = base + arc.filename
     with tempfile.TemporaryDirectory(dir=cache, prefix=f".{name}-") as tmp:
         zpath = Path(tmp) / arc.filename
-        digest = _fetch(url, zpath, progress=progress, timeout=timeout)
+        try:
+            digest = _fetch(url, zpath, progress=progress, timeout=timeout)
+        except DataError as exc:
+            raise DataError(f"{exc} Without a network, unzip {arc.filename} from elsewhere so that "
+                            f"{target}/ holds its files.") from None
         if md5 is None and base != GROUPLENS:  # a mirror that repacked the archive publishes its own MD5
             md5 = _mirror_md5(base + arc.filename + ".md5", timeout)
         expected = (md5 or arc.md5).lower()

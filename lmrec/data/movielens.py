@@ -24,6 +24,8 @@ ML1M_OCCUPATIONS = [
     "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
 ]
 ML1M_RATINGS_FILES = ("ratings.dat", "ratings.dat.gz", "ratings_no_timestamp.dat.gz", "ratings_no_timestamp.dat")
+ML100K_FILES = ("u.data", "u.item", "u.user", "u.genre")  # what load_ml100k reads
+ML1M_FILES = ("ratings.dat (or ratings.dat.gz)", "movies.dat", "users.dat")  # what load_ml1m reads
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
 
 

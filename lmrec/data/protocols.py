@@ -71,6 +71,7 @@ PROTOCOLS: dict[str, Protocol] = {
     "scientific-cold": Protocol("P4", _scientific_cold, "Amazon Scientific, 20% of items cold (test only)"),
     "ml1m-time": Protocol("P5", _ml1m_time, "ML-1M users 1-2999, global temporal 80/10/10"),
 }
+"""The evaluation protocols P1-P5 by name (``"ml1m-random"``, ...); ``get_protocol`` accepts the name or the P-number."""
 _BY_CODE = {p.code: name for name, p in PROTOCOLS.items()}
 
 

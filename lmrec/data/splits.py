@@ -3,6 +3,17 @@
 Split kinds: per-user random ratio, per-user temporal ratio, leave-last-out, global temporal
 (a cutoff on the timeline) and cold-start items. The named protocols of PROTOCOLS.md are
 built from these in :mod:`lmrec.data.protocols`.
+
+Rounding of the ratio splits (random, temporal): the shares are cut per user, with floors. A user
+with ``n`` interactions gets ``floor(n*r1)`` train rows, ``floor(n*(r1+r2)) - floor(n*r1)``
+validation rows and the rest test; with the default 0.8 / 0.1 / 0.1 that is ``floor(0.8n)``,
+``floor(0.9n) - floor(0.8n)`` and ``ceil(0.1n)``. Test receives every user's rounding remainder, so
+it holds more than 10% of the rows and validation a little less: a user with 25 interactions
+gives 20 / 2 / 3, one with 9 gives 7 / 1 / 1, one with 4 gives 3 / 0 / 1. ML-100K split so (P3)
+has 79,619 / 9,942 / 10,439 rows, not 80,000 / 10,000 / 10,000; the shorter the histories, the
+larger the gap (why ``lmrec data prepare FILE --valid 0.1 --test 0.1`` gives fewer validation than
+test rows). The global temporal
+split cuts the whole timeline once (floors of ``N*r``), so its parts are within a row of the shares.
 """
 from __future__ import annotations
 
@@ -154,8 +165,9 @@ def random_split(data: Interactions, ratios: Sequence[float] = (0.8, 0.1, 0.1), 
     """Per-user random ratio split (RecBole's general setting, PROTOCOLS.md P1).
 
     One ``Generator(PCG64(seed))``; users in ascending index; a user's items in ascending item
-    index are permuted with ``rng.permutation(n)``; the first ``n*r1`` go to train, the next
-    up to ``n*(r1+r2)`` to valid, the rest to test.
+    index are permuted with ``rng.permutation(n)``; the first ``floor(n*r1)`` go to train, the
+    next up to ``floor(n*(r1+r2))`` to valid, the rest to test (so test gets each user's rounding
+    remainder: see the module's note on rounding).
     """
     rng = np.random.Generator(np.random.PCG64(seed))
     order = np.lexsort((data.items, data.users))
@@ -178,7 +190,9 @@ def _require_time(data: Interactions, what: str) -> np.ndarray:
 
 def temporal_split(data: Interactions, ratios: Sequence[float] = (0.8, 0.1, 0.1),
                    protocol: str = "temporal") -> Split:
-    """Per-user temporal ratio split: sort by (timestamp, item); first ``n*r1`` train, ... (P3)."""
+    """Per-user temporal ratio split: sort by (timestamp, item); first ``floor(n*r1)`` train, up to
+    ``floor(n*(r1+r2))`` valid, the rest test (P3; test gets each user's rounding remainder: see
+    the module's note on rounding)."""
     ts = _require_time(data, "a temporal split")
     order = np.lexsort((data.items, ts, data.users))
     _, counts, rank = _grouped(data.users, order)

@@ -18,6 +18,7 @@ from lmrec.data.interactions import Interactions
 from lmrec.data.splits import Split
 from lmrec.errors import ConfigError, check_choice
 from lmrec.evaluation.metrics import LIST_METRICS, PER_USER, MetricSpec, auc_per_user, parse_metric
+from lmrec.ranking import top_rows
 from lmrec.sparse import mask_seen
 
 
@@ -30,6 +31,7 @@ class Scorer(Protocol):
         """(len(users), n_items) scores; ``users`` are dense indices, ``history`` the CSR rows of all users."""
 
 DEFAULT_METRICS = ("ndcg@10", "recall@10", "ndcg@20", "recall@20", "hr@10", "mrr@10", "precision@10", "auc")
+"""The metrics an evaluation reports when none are named (see :func:`parse_metric` for the names)."""
 
 
 @dataclass
@@ -128,7 +130,7 @@ def rankable(scores: torch.Tensor, task: EvalTask, users: np.ndarray, device: st
 
 def top_hits(scores: torch.Tensor, truth: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(top indices (B, k), listed (B, k): the slot holds a rankable item, hits (B, k) on CPU) of masked scores."""
-    top_scores, top = torch.topk(scores, k, dim=1)
+    top_scores, top = top_rows(scores, k)
     # with fewer than k rankable items, the last slots hold removed (-inf) items: not recommended
     listed = torch.isfinite(top_scores)
     return top, listed, (torch.gather(truth, 1, top) & listed).cpu()
@@ -150,7 +152,7 @@ def top_lists(model: Scorer, task: EvalTask, k: int, users: np.ndarray | None = 
     k = min(k, task.truth.shape[1])
     items, scores = np.full((len(users), k), -1, dtype=np.int64), np.full((len(users), k), -np.inf)
     for lo in range(0, len(users), batch_size):
-        top_scores, top = torch.topk(ranking_scores(model, task, users[lo: lo + batch_size], device), k, dim=1)
+        top_scores, top = top_rows(ranking_scores(model, task, users[lo: lo + batch_size], device), k)
         ok = torch.isfinite(top_scores)
         items[lo: lo + len(top)] = torch.where(ok, top, -1).cpu().numpy()
         scores[lo: lo + len(top)] = top_scores.cpu().double().numpy()

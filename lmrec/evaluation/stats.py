@@ -40,3 +40,12 @@ def paired_test(a: np.ndarray, b: np.ndarray) -> PairedTest:
     p_w = float(stats.wilcoxon(a, b, zero_method="wilcox").pvalue)
     p_t = float(stats.ttest_rel(b, a).pvalue)
     return PairedTest(len(diff), float(diff.mean()), p_w, p_t)
+
+
+def paired_on_keys(a: dict[object, float], b: dict[object, float]) -> PairedTest | None:
+    """:func:`paired_test` of ``b`` against ``a`` over the keys both have (e.g. (seed, user) pairs pooled
+    over seeds); None when they share none."""
+    common = sorted(set(a) & set(b), key=repr)
+    if not common:
+        return None
+    return paired_test(np.array([a[k] for k in common]), np.array([b[k] for k in common]))

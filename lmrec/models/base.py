@@ -32,14 +32,15 @@ from lmrec.errors import ArtifactError, ConfigError
 from lmrec.evaluation.evaluator import EvalTask, evaluate_task
 from lmrec.evaluation.metrics import parse_metric
 from lmrec.models.ids import IdMap
+from lmrec.ranking import top_k
 from lmrec.options import as_saved
-from lmrec.sparse import mask_seen
 from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, check_csr, ids_from_json, ids_to_json,
                                      load_arrays, read_manifest, save_arrays, write_json)
 
 
 LoadRules = Callable[[dict[str, Any], Path], dict[str, Any]]  # (manifest, folder) -> parameters to replace
 MODELS: dict[str, type[Recommender]] = {}  # name -> class; filled by lmrec.models.registry (the list of models)
+"""Every registered model class by its name (``"ease"``, ``"lm-ranker"``, ...); ``create_model`` reads it."""
 
 
 class Recommender:
@@ -57,6 +58,8 @@ class Recommender:
 
     name: ClassVar[str] = "base"
     layout: ClassVar[int] = 1  # version of this class's saved parameters and arrays (raised on a breaking change)
+    # older layouts this class still loads: layout -> a function from its saved params to this layout's
+    upgrades: ClassVar[dict[int, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
     uses_history: ClassVar[bool] = True
     uses_order: ClassVar[bool] = False  # reads the recency order stored in history entries
     _init_from: Recommender | None = None  # during fit(init_from=...): the model whose weights start training
@@ -85,6 +88,7 @@ class Recommender:
         ``init_from``: a fitted model of the same class whose weights start the training
         (fine-tuning); its id maps must be a prefix of ``train``'s (new users/items appended).
         """
+        self.check_params()
         if len(train) == 0:
             raise ConfigError(f"{type(self).__name__}.fit got an empty training set.")
         if valid is not None and (valid.n_users != train.n_users or valid.n_items != train.n_items):
@@ -104,6 +108,18 @@ class Recommender:
 
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         raise NotImplementedError
+
+    def check_params(self) -> None:
+        """Check the hyperparameters without data (``fit`` starts with it): raises
+        :class:`~lmrec.errors.ConfigError` naming the parameter, what it takes and what it got.
+        Models whose checks need the data (id counts, item text) make those in ``fit``.
+
+        >>> from lmrec.models import BPRMF
+        >>> BPRMF(loss="bprr").check_params()
+        Traceback (most recent call last):
+        ...
+        lmrec.errors.ConfigError: The 'loss' parameter of BPRMF must be one of ...
+        """
 
     @property
     def is_fitted(self) -> bool:
@@ -218,20 +234,15 @@ class Recommender:
             raise ConfigError(f"k must be a positive integer; got {k!r}.")
         users = self.user_indices(users, ids)
         hist = self.train_matrix_ if history is None else history
-        scores = self.score_batch(users, hist)
-        if exclude_seen:
-            mask_seen(scores, hist[users])
-        k = min(int(k), scores.shape[1])
-        top = torch.topk(scores, k, dim=1)
-        return self.item_ids(top.indices.cpu().numpy(), ids), top.values.cpu().numpy()
+        top, scores = top_k(self.score_batch(users, hist), k, hist[users] if exclude_seen else None)
+        return self.item_ids(top, ids), scores
 
     def similar_items(self, items: Any, k: int = 10, *, ids: str = "raw") -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most similar items to each of ``items`` (cosine of item vectors), itself excluded."""
         items = self.item_indices(items, ids)
-        sims = self.item_similarity(items)
-        sims[torch.arange(len(items)), torch.as_tensor(items)] = -torch.inf
-        top = torch.topk(sims, min(k, self.n_items_ - 1), dim=1)
-        return self.item_ids(top.indices.numpy(), ids), top.values.numpy()
+        itself = sp.csr_matrix((np.ones(len(items)), (np.arange(len(items)), items)), shape=(len(items), self.n_items_))
+        top, sims = top_k(self.item_similarity(items), min(k, self.n_items_ - 1), itself)
+        return self.item_ids(top, ids), sims
 
     def _item_vectors(self) -> torch.Tensor:
         """Item representations for similarity; by default the item's user column."""
@@ -301,12 +312,15 @@ class Recommender:
         if cls is not Recommender and klass is not cls:
             raise ArtifactError(f"{d} holds a {name!r} model, not {cls.name!r}.")
         layout = manifest.get("layout", 1)
-        if layout != klass.layout:
+        saved = manifest["params"]
+        if layout != klass.layout and layout in klass.upgrades:  # an older layout this class converts
+            saved = klass.upgrades[layout](dict(saved))
+        elif layout != klass.layout:
             raise ArtifactError(f"{d} holds a {name!r} model of layout {layout} (saved by lmrec "
                                 f"{manifest.get('lmrec_version', '0.1.0')}); this lmrec ({LMREC_VERSION}) reads "
                                 f"{name!r} layout {klass.layout}. Retrain it with this version (lmrec train ...).")
         try:
-            model = klass(**{**manifest["params"], **params})
+            model = klass(**{**saved, **params})
         except TypeError as exc:
             raise ArtifactError(f"{d}/manifest.json: parameters do not fit {klass.__name__} ({exc}).") from None
         arrays = load_arrays(d / "model.safetensors")

@@ -120,6 +120,11 @@ class Blend(Recommender):
                 "metric": self.metric}
 
     # ----------------------------------------------------------------- fitting
+    def check_params(self) -> None:
+        for member in self._check():
+            if not member.is_fitted:
+                member.check_params()
+
     def _check(self) -> list[Recommender]:
         if isinstance(self.members, (str, dict)) or len(self.members) < 2:
             raise ConfigError(f"The 'members' parameter of Blend must list two or more models; got {self.members!r}.")

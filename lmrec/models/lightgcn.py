@@ -10,12 +10,15 @@ from torch import nn
 
 from lmrec.data.interactions import Interactions
 from lmrec.errors import check_positive
-from lmrec.losses import make_loss
+from lmrec.losses import LOSSES
 from lmrec.models.capabilities import Factorised
 from lmrec.models.graph import normalized_adjacency, propagate
+from lmrec.models.mf import LossPart, loss_as_part
 from lmrec.models.trained import TrainedRecommender
+from lmrec.options import resolve
 from lmrec.training.config import TrainConfig
-from lmrec.training.pairwise import Negatives, pairwise_step
+from lmrec.training.negatives import Negatives, negatives_from_config
+from lmrec.training.pairwise import pairwise_step
 
 
 class LightGCN(Factorised, TrainedRecommender):
@@ -26,28 +29,37 @@ class LightGCN(Factorised, TrainedRecommender):
 
     Parameters
     ----------
-    dim: embedding size. layers: propagation layers K. loss: "bpr", "hinge" or "softmax".
+    dim: embedding size. layers: propagation layers K.
+    loss: a loss part of :mod:`lmrec.losses` (``BPR()``, ``Hinge(margin=0.5)``, ``Softmax()``, ...), its
+        name ("bpr", "hinge", ...) or its saved dict (``{"type": "hinge", "margin": 0.5}``).
     reg: L2 weight on the layer-0 embeddings of the batch. config: TrainConfig for the loop.
+
+    Example
+    -------
+    >>> model = LightGCN(dim=64, layers=3, loss=Hinge(margin=0.5)).fit(train, valid)  # doctest: +SKIP
     """
 
     name = "lightgcn"
+    layout = 2  # 2: ``loss`` saved as its part; 1 saved ``loss`` (a name) and ``margin``
+    upgrades = {1: loss_as_part}  # layout-1 models load as layout 2
     uses_history = False
 
-    def __init__(self, dim: int = 64, layers: int = 2, loss: str = "bpr", margin: float = 1.0, reg: float = 1e-4,
+    def __init__(self, dim: int = 64, layers: int = 2, loss: LossPart = "bpr", reg: float = 1e-4,
                  config: TrainConfig | dict[str, Any] | None = None) -> None:
         self.dim = dim
         self.layers = layers
         self.loss = loss
-        self.margin = margin
         self.reg = reg
         self.config = config
 
-
-    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
+    def check_params(self) -> None:
         check_positive("LightGCN", "dim", self.dim)
         check_positive("LightGCN", "layers", self.layers, allow_zero=True)
+        self.loss_ = resolve(LOSSES, self.loss, owner="LightGCN", param="loss")
+        negatives_from_config(self._train_config())
+
+    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         cfg = self._train_config()
-        loss = make_loss(self.loss, "LightGCN", margin=self.margin)
         torch.manual_seed(cfg.seed)
         self.module_ = nn.ModuleDict({"user_emb": nn.Embedding(self.n_users_, self.dim),
                                       "item_emb": nn.Embedding(self.n_items_, self.dim)}).to(cfg.device)
@@ -55,7 +67,7 @@ class LightGCN(Factorised, TrainedRecommender):
             nn.init.normal_(emb.weight, std=0.1)
         self.adj_ = normalized_adjacency(self.train_matrix_, cfg.device)
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)
-        step = pairwise_step(self._batch_scores, loss, Negatives(train, cfg), train, cfg.device)
+        step = pairwise_step(self._batch_scores, self.loss_, Negatives(train, cfg), train, cfg.device)
         self._run_training(step.task(self.module_), cfg, train, valid)
 
     def _embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:

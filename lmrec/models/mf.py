@@ -1,4 +1,4 @@
-"""BPR-MF: matrix factorisation trained with a ranking loss (bpr, hinge, ... by name: lmrec.losses)."""
+"""BPR-MF: matrix factorisation trained with a ranking loss part (:mod:`lmrec.losses`: BPR, Hinge, ...)."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,11 +10,15 @@ from torch import nn
 
 from lmrec.data.interactions import Interactions
 from lmrec.errors import check_positive
-from lmrec.losses import make_loss
+from lmrec.losses import LOSSES, Hinge, Loss
 from lmrec.models.capabilities import Factorised
 from lmrec.models.trained import TrainedRecommender
+from lmrec.options import resolve
 from lmrec.training.config import TrainConfig
-from lmrec.training.pairwise import Negatives, pairwise_step
+from lmrec.training.negatives import Negatives, negatives_from_config
+from lmrec.training.pairwise import pairwise_step
+
+LossPart = Loss | str | dict[str, Any]  # a loss part, its registry name, or its saved dict
 
 
 class _MF(nn.Module):
@@ -31,48 +35,63 @@ class _MF(nn.Module):
 DENSE_SHARE = 4  # a step scores the whole catalogue once its candidates per row reach a quarter of it
 
 
+def loss_as_part(params: dict[str, Any]) -> dict[str, Any]:
+    """Layout-1 parameters of BPR-MF or LightGCN in layout 2: ``loss`` (a name) and ``margin`` side by
+    side become one loss part, ``{"type": "hinge", "margin": m}`` for the hinge (other losses had no use
+    for the margin and keep their name)."""
+    out = dict(params)
+    margin = out.pop("margin", 1.0)
+    if out.get("loss", "bpr") == "hinge":
+        out["loss"] = Hinge(margin=margin).to_dict()
+    return out
+
+
 class BPRMF(Factorised, TrainedRecommender):
     """score(u, i) = <p_u, q_i> [+ b_i], trained on (user, positive, sampled negatives).
 
-    loss "bpr": -log σ(s_pos - s_neg) (Rendle et al., UAI 2009); "hinge": max(0, margin - (s_pos - s_neg)).
-    Regularisation: ``reg`` × mean squared norm of the embeddings in the batch.
+    loss :class:`BPR`: -log σ(s_pos - s_neg) (Rendle et al., UAI 2009); :class:`Hinge`\\ (margin):
+    max(0, margin - (s_pos - s_neg)). Regularisation: ``reg`` × mean squared norm of the embeddings in the batch.
 
     Parameters
     ----------
     dim: embedding size.
-    loss: "bpr" or "hinge" (or, for comparison, "softmax", or the pointwise "bce" and "pointwise-hinge").
-    margin: hinge margin.
+    loss: a loss part of :mod:`lmrec.losses` -- ``BPR()``, ``Hinge(margin=0.5)``, ``Softmax()``, the pointwise
+        ``PointwiseBCE()`` and ``PointwiseHinge()`` -- or its name ("bpr", "hinge", ...) or saved dict
+        (``{"type": "hinge", "margin": 0.5}``, as in a model spec ``bpr-mf:{"loss": {...}}``).
     reg: L2 weight on the batch embeddings.
     item_bias: add a learned per-item bias b_i (captures popularity).
     config: a :class:`TrainConfig` (or its dict) for the loop: epochs, lr, negatives, early stopping.
 
     Example
     -------
-    >>> model = BPRMF(dim=64, loss="hinge", config=TrainConfig(epochs=20)).fit(train, valid)  # doctest: +SKIP
+    >>> model = BPRMF(dim=64, loss=Hinge(margin=0.5), config=TrainConfig(epochs=20)).fit(train, valid)  # doctest: +SKIP
     """
 
     name = "bpr-mf"
+    layout = 2  # 2: ``loss`` saved as its part; 1 saved ``loss`` (a name) and ``margin``
+    upgrades = {1: loss_as_part}  # layout-1 models load as layout 2
     uses_history = False  # a user's embedding is fixed at fit time; newer history is not used
 
-    def __init__(self, dim: int = 64, loss: str = "bpr", margin: float = 1.0, reg: float = 1e-4,
-                 item_bias: bool = False, config: TrainConfig | dict[str, Any] | None = None) -> None:
+    def __init__(self, dim: int = 64, loss: LossPart = "bpr", reg: float = 1e-4, item_bias: bool = False,
+                 config: TrainConfig | dict[str, Any] | None = None) -> None:
         self.dim = dim
         self.loss = loss
-        self.margin = margin
         self.reg = reg
         self.item_bias = item_bias
         self.config = config
 
-
-    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
+    def check_params(self) -> None:
         check_positive("BPRMF", "dim", self.dim)
         check_positive("BPRMF", "reg", self.reg, allow_zero=True)
+        self.loss_ = resolve(LOSSES, self.loss, owner="BPRMF", param="loss")
+        negatives_from_config(self._train_config())
+
+    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         cfg = self._train_config()
-        loss = make_loss(self.loss, "BPRMF", margin=self.margin)
         torch.manual_seed(cfg.seed)
         self.module_ = _MF(self.n_users_, self.n_items_, self.dim).to(cfg.device)
         self.train_users_ = torch.as_tensor(train.users, device=cfg.device)  # user of each training row
-        step = pairwise_step(self._batch_scores, loss, Negatives(train, cfg), train, cfg.device)
+        step = pairwise_step(self._batch_scores, self.loss_, Negatives(train, cfg), train, cfg.device)
         self._run_training(step.task(self.module_), cfg, train, valid)
 
     def _batch_scores(self, rows: np.ndarray, pos: torch.Tensor,
@@ -125,3 +144,4 @@ class BPRMF(Factorised, TrainedRecommender):
         self.module_.items.weight.data = torch.from_numpy(arrays["items"])
         self.module_.bias.weight.data = torch.from_numpy(arrays["bias"])
         self.module_.eval()
+

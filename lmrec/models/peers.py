@@ -15,7 +15,8 @@ import scipy.sparse as sp
 import torch
 
 from lmrec.data.interactions import Interactions
-from lmrec.errors import ConfigError, check_choice, check_positive
+from lmrec.errors import check_choice, check_positive
+from lmrec.extras import needs, require
 from lmrec.models.base import Recommender
 from lmrec.models.capabilities import Factorised
 
@@ -44,13 +45,6 @@ class FactorPeer(Factorised, Recommender):
         self.item_factors_ = torch.from_numpy(np.ascontiguousarray(arrays["items"], dtype=np.float32))
 
 
-def _require(module: str, model: str) -> None:
-    try:
-        __import__(module)
-    except ImportError:
-        raise ConfigError(f"the {model} model needs the {module} package: pip install 'lmrec[peers]'") from None
-
-
 class ImplicitModel(FactorPeer):
     """implicit's BPR or ALS. dim: factors d (BPR adds one for the item bias); iterations: epochs
     (BPR) or sweeps (ALS); alpha: ALS confidence scaling; threads 0: all cores."""
@@ -72,9 +66,9 @@ class ImplicitModel(FactorPeer):
         check_choice("ImplicitModel", "algorithm", self.algorithm, ["bpr", "als"])
         for name in ("dim", "iterations"):
             check_positive("ImplicitModel", name, getattr(self, name))
-        _require("implicit", "implicit")
-        from implicit.cpu.als import AlternatingLeastSquares
-        from implicit.cpu.bpr import BayesianPersonalizedRanking
+        with needs("peers", "the implicit model"):
+            from implicit.cpu.als import AlternatingLeastSquares
+            from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         if self.algorithm == "bpr":
             model = BayesianPersonalizedRanking(factors=self.dim, learning_rate=self.learning_rate,
@@ -105,8 +99,7 @@ class CornacBPR(FactorPeer):
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         for name in ("dim", "max_iter"):
             check_positive("CornacBPR", name, getattr(self, name))
-        _require("cornac", "cornac")
-        import cornac
+        cornac = require("cornac", "peers", "the cornac model")
 
         csr = train.to_csr().tocoo()
         triples = [(str(u), str(i), 1.0) for u, i in zip(csr.row, csr.col)]

@@ -14,7 +14,7 @@ from lmrec.models.base import Recommender
 from lmrec.models.capabilities import ItemText
 from lmrec.models.text_side import DEFAULT_CACHE, TextSide
 from lmrec.sparse import csr_to_torch
-from lmrec.text.options import Encoder
+from lmrec.text.options import Encoder, upgrade_encoder
 
 
 class TextKNN(ItemText, Recommender):
@@ -31,6 +31,9 @@ class TextKNN(ItemText, Recommender):
     """
 
     name = "text-knn"
+    layout = 2  # 2: the encoder's tuning is a part (layout 1's flat Encoder fields are converted on load)
+    upgrades = {1: lambda params: {**params, "encoder": upgrade_encoder(params["encoder"])
+                                   if isinstance(params.get("encoder"), dict) else params.get("encoder", "minilm")}}
 
     def __init__(self, encoder: Encoder | str | dict[str, Any] = "minilm", item_template: str | None = None,
                  cache_dir: str | None = DEFAULT_CACHE, device: str = "cpu") -> None:
@@ -43,6 +46,9 @@ class TextKNN(ItemText, Recommender):
         options = Encoder(self.encoder) if isinstance(self.encoder, str) else Encoder.from_any(self.encoder)
         options.validate()
         return TextSide(options, self.cache_dir, self.item_template, user_template="")
+
+    def check_params(self) -> None:
+        self._text()
 
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         self.text_ = self._text()

@@ -19,9 +19,12 @@ from lmrec.data.interactions import Interactions
 from lmrec.errors import ConfigError
 from lmrec.text.encoders import TextEncoder, build_encoder, encode_texts
 from lmrec.text.options import Encoder
+from lmrec.text.scripts import check_scripts
+from lmrec.text.sources import languages_of
 from lmrec.text.templates import default_item_template, default_user_template, render, template_fields
 
 DEFAULT_CACHE = str(Path.home() / ".cache" / "lmrec" / "embeddings")
+QUERY_TEXTS = ("users", "profile")  # what encode() encodes as a query (E5's "query: "); the rest are passages
 
 
 class TextSide:
@@ -94,7 +97,10 @@ class TextSide:
         enc = self.encoder(device)
         start = time.perf_counter()
         folder = Path(self.cache_dir).expanduser() if cache and self.cache_dir is not None else None
-        vecs, hits = encode_texts(enc, texts, folder, progress=progress)
+        role = "query" if what in QUERY_TEXTS else "passage"
+        if what == "items":  # once per fit: an English-only encoder on, say, Chinese item text ranks near chance
+            check_scripts(texts, self.options.model, languages_of(self.options.model))
+        vecs, hits = encode_texts(enc, texts, folder, progress=progress, prefix=self.options.prefix(role))
         self.stats[what] = {"texts": len(texts), "unique": len(set(texts)),
                             "seconds": round(time.perf_counter() - start, 3),
                             "encoded": len(texts) - hits, "cache_hits": hits}

@@ -33,6 +33,7 @@ class TrainedRecommender(Recommender):
                       valid: Interactions | None) -> None:
         """Warm-start from ``fit(init_from=...)`` when given, train, keep the log."""
         source = self._init_from
+        task = replace(task, name=task.name or self.name)  # the progress lines name the model
         if isinstance(source, TrainedRecommender):
             warm_start(task.module, source.module_)
             task = replace(task, warm=True)

@@ -11,7 +11,9 @@ Routes that touch the model run in worker threads; the event loop only parses, r
 Settings live in :mod:`lmrec.serving.config`, the shared state and reloads in
 :mod:`lmrec.serving.service`, limits and timeouts in :mod:`lmrec.serving.guard`, Host and Origin
 checks in :mod:`lmrec.serving.hosts`, version checks in :mod:`lmrec.serving.validate`, the routes
-in :mod:`lmrec.serving.routes`.
+in the routers of :mod:`lmrec.serving.pages`, :mod:`~lmrec.serving.reads` and :mod:`~lmrec.serving.writes`
+(what they share: :mod:`lmrec.serving.routes`), which the app includes and which find the server's
+state on the app (``app.state.lmrec``).
 """
 from __future__ import annotations
 
@@ -23,24 +25,31 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Any, AsyncIterator
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from lmrec.extras import needs
+
+with needs("serve", "lmrec serve"):
+    from fastapi import FastAPI, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.responses import JSONResponse
 
 from lmrec.errors import ArtifactError, ConfigError, LmrecError
 from lmrec.serving.config import ServeConfig
 from lmrec.serving.guard import BodyGuard, SecurityHeaders, quiet, validation_detail
 from lmrec.serving.hosts import HostGuard
 from lmrec.serving.metrics import MetricsMiddleware
-from lmrec.serving.routes import InvalidBody, add_pages, add_read_routes, add_write_routes, body_schemas
+from lmrec.serving.pages import pages
+from lmrec.serving.reads import monitoring, reads
+from lmrec.serving.routes import InvalidBody, body_schemas
 from lmrec.serving.service import ServiceState, freeze_long_lived
 from lmrec.serving.state import NotFound
+from lmrec.serving.writes import writes
 
 __all__ = ["CONFIG_ENV", "ServeConfig", "ServiceState", "app_from_env", "config_to_env", "create_app"]
 
 log = logging.getLogger("lmrec.serve")
 CONFIG_ENV = "LMREC_SERVE_CONFIG"
+ROUTERS = (pages, monitoring, reads, writes)  # every route of the service, in the order they are matched
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -63,7 +72,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         yield
         stop.set()
 
-    # /docs is the offline page of lmrec.serving.routes (FastAPI's own loads its assets from a CDN)
+    # /docs is the offline page of lmrec.serving.pages (FastAPI's own loads its assets from a CDN)
     app = FastAPI(title="lmrec", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Rank items for users with language-model representations.")
     app.state.lmrec = state
@@ -99,9 +108,8 @@ def create_app(config: ServeConfig) -> FastAPI:
         log.exception("%s %s failed", request.method, request.url.path)
         return _error(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
-    add_pages(app)
-    add_read_routes(app, state)
-    add_write_routes(app, state)
+    for router in ROUTERS:
+        app.include_router(router)
 
     def openapi() -> dict[str, Any]:  # FastAPI's, plus the request bodies that json_body validates
         if app.openapi_schema is None:

@@ -1,9 +1,10 @@
 """Vector indexes that rank items for a user vector: exact search, or HNSW (faiss) for big catalogues.
 
 Scores are inner products ``V @ u`` (a model's :meth:`~lmrec.models.base.Recommender.factors`).
-Seen items are excluded by over-fetching ``k + len(excluded)`` and filtering, so the exact index
-returns exactly the model's top-k; HNSW returns an approximation whose recall@10 against exact
-is measured in ``benchmarks/serving.py``.
+The exact index ranks with the models' own :func:`~lmrec.ranking.top_k`, so it returns
+exactly the model's top-k, ties in the same order; the faiss indexes exclude seen items by
+over-fetching ``k + len(excluded)`` and filtering. HNSW returns an approximation whose recall@10
+against exact is measured in ``benchmarks/serving.py``.
 """
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from typing import Protocol
 import numpy as np
 
 from lmrec.errors import ConfigError
+from lmrec.extras import require
+from lmrec.ranking import top_k
+
+__all__ = ["ExactIndex", "HNSWIndex", "ProjectedIndex", "QuantizedIndex", "VectorIndex", "build_index", "top_k"]
 
 
 class VectorIndex(Protocol):
@@ -28,18 +33,6 @@ class VectorIndex(Protocol):
 
     def scores(self, query: np.ndarray) -> np.ndarray:
         """Exact scores (n,) of every item for one query vector."""
-
-
-def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, scores) of the ``k`` best finite scores, best first; ``exclude`` set to -inf first."""
-    s = np.array(scores, dtype=np.float32)
-    if exclude is not None and len(exclude):
-        s[exclude] = -np.inf
-    k = min(k, len(s))
-    top = np.argpartition(-s, k - 1)[:k] if k < len(s) else np.arange(len(s))
-    top = top[np.argsort(-s[top], kind="stable")]
-    top = top[np.isfinite(s[top])]
-    return top, s[top]
 
 
 class ExactIndex:
@@ -71,7 +64,7 @@ class HNSWIndex:
     # defaults from benchmarks/results/scale.md: on BPR-MF factors of a 1M-item catalogue, efSearch
     # 256 gave recall@10 0.955 against exact at 0.58 ms per query (one thread)
     def __init__(self, vectors: np.ndarray, m: int = 32, ef_construction: int = 128, ef_search: int = 256) -> None:
-        import faiss
+        faiss = require("faiss", "ann", "the HNSW vector index (index 'hnsw', or 'auto' on a large catalogue)")
 
         self._faiss = faiss
         self.exact = ExactIndex(vectors)  # kept for updates, exact rescoring and rebuilding
@@ -117,7 +110,7 @@ class QuantizedIndex:
     per-dimension range trained on the vectors), faiss's scalar quantiser, inner products."""
 
     def __init__(self, vectors: np.ndarray, precision: str = "int8") -> None:
-        import faiss
+        faiss = require("faiss", "ann", f"the compressed vector index (index precision {precision!r})")
 
         kinds = {"fp16": faiss.ScalarQuantizer.QT_fp16, "int8": faiss.ScalarQuantizer.QT_8bit}
         if precision not in kinds:

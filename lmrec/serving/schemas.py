@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from lmrec.extras import needs
+
+with needs("serve", "lmrec serve"):
+    from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_ID = 256  # characters of a user or item id (and of an item field's name)
 MAX_TEXT = 10_000  # characters of a profile or of one item field

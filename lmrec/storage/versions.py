@@ -28,7 +28,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -36,8 +36,12 @@ from lmrec.errors import ArtifactError, ConfigError
 from lmrec.storage.artifacts import (FORMAT_VERSION, atomic_directory, atomic_write_text, ids_from_json, ids_to_json,
                                      load_arrays, read_manifest, save_arrays, write_json)
 
-if TYPE_CHECKING:
-    from lmrec.models.base import Recommender
+
+
+class Saves(Protocol):
+    """What a store publishes: anything that saves itself into a folder (every Recommender does)."""
+
+    def save(self, directory: str | Path, *, metrics: dict[str, float] | None = None) -> Any: ...
 
 VERSION = re.compile(r"^v(\d{4,})$")
 HOLDOUT = "holdout"  # the folder of the store's fixed holdout
@@ -134,7 +138,7 @@ class ModelStore:
         last = int(VERSION.match(versions[-1]).group(1)) if versions else 0  # type: ignore[union-attr]
         return f"v{last + 1:04d}"
 
-    def publish(self, model: Recommender, *, metrics: dict[str, float] | None = None,
+    def publish(self, model: Saves, *, metrics: dict[str, float] | None = None,
                 make_current: bool = True) -> str:
         """Save ``model`` as the next version (atomically) and, by default, point CURRENT at it."""
         if self.single:

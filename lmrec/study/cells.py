@@ -22,7 +22,7 @@ from lmrec.data.splits import Split
 from lmrec.evaluation.evaluator import Evaluator, top_lists
 from lmrec.evaluation.fairness import exposure_report, popularity_segments, tradeoff_curve
 from lmrec.evaluation.robustness import target_hit_ratio
-from lmrec.experiments.compare import with_seed
+from lmrec.study.compare import with_seed
 from lmrec.models.base import Recommender
 from lmrec.models.registry import create_model
 from lmrec.models.trained import TrainedRecommender
@@ -42,16 +42,16 @@ class Context:
         return self._splits[(protocol, seed)]
 
     def model(self, name: str, seed: int, run: str, train: dict[str, Any] | None = None,
-              **overrides: Any) -> Recommender:
-        """The spec's model ``name``, seeded, with ``overrides`` and TrainConfig fields ``train``; a
-        trained one logs to runs/<run>."""
-        registry, params = self.spec.model(name)
+              protocol: str | None = None, **overrides: Any) -> Recommender:
+        """The spec's model ``name`` (its parameters for ``protocol``), seeded, with ``overrides`` and
+        TrainConfig fields ``train``; a trained one logs to runs/<run>."""
+        registry, params = self.spec.model(name, protocol)
         model = with_seed(create_model(registry, **{**params, **overrides}), seed)
         current = model.get_params()
         if "config" in current:
             cfg = dict(current["config"] or {})
             cfg.update(train or {})
-            cfg.update(progress=False, run_dir=str(self.out / "runs" / run), run_name=run,
+            cfg.update(run_dir=str(self.out / "runs" / run), run_name=run,  # progress: its epoch lines stay
                        tracking=self.spec.tracking, tracking_dir=str(self.out / "runs"))
             model = model.clone(config=cfg)
         return model
@@ -202,3 +202,11 @@ def explanation_cell(ctx: Context, name: str, seed: int, run: str) -> dict[str, 
     return {**info, "applicable": True, "run": run, "users": users.tolist(),
             "drops": {e: {str(n): v.tolist() for n, v in d.items()} for e, d in result.drops.items()},
             "random": {str(n): v.tolist() for n, v in result.random.items()}}
+
+
+def training_cost(model: TrainedRecommender) -> dict[str, Any]:
+    """Epochs run, the best (kept) epoch and mean wall / CPU seconds per epoch of a trained model's log."""
+    log = model.training_log_
+    return {"epochs": len(log), "best_epoch": model.best_epoch_,
+            "seconds_per_epoch": round(float(np.mean([r["train_seconds"] for r in log])), 2),
+            "cpu_seconds_per_epoch": round(float(np.mean([r["train_cpu_seconds"] for r in log])), 2)}

@@ -4,16 +4,24 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from lmrec.extras import require
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 Series = dict[str, tuple[Sequence[float], Sequence[float]]]  # label -> (x, y)
 
 
-def _png(fig: plt.Figure) -> bytes:
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend, imported on first use (the [plots] extra)."""
+    require("matplotlib", "plots", "the study's figures").use("Agg")
+    return require("matplotlib.pyplot", "plots", "the study's figures")
+
+
+def _png(fig: Figure) -> bytes:
+    plt = _pyplot()
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
@@ -24,6 +32,7 @@ def _png(fig: plt.Figure) -> bytes:
 def grouped_bars(groups: list[str], bars: dict[str, tuple[list[float], list[float]]], ylabel: str,
                  title: str) -> bytes:
     """Bars per group (x) and series (colour) with error bars: ``bars[label] = (means, half-widths)``."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(groups) * max(1, len(bars)) / 3, 3.4))
     width = 0.8 / max(len(bars), 1)
     for i, (label, (means, errs)) in enumerate(bars.items()):
@@ -39,6 +48,7 @@ def grouped_bars(groups: list[str], bars: dict[str, tuple[list[float], list[floa
 def lines(panels: dict[str, Series], xlabel: str, ylabel: str, title: str, annotate: dict[str, list[str]] | None = None,
           dashed: Sequence[str] = ()) -> bytes:
     """One subplot per panel, one line per series; ``annotate[label]`` labels each point."""
+    plt = _pyplot()
     fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.2 * max(len(panels), 1), 3.3), squeeze=False)
     for ax, (panel, series) in zip(axes[0], panels.items()):
         for label, (x, y) in series.items():

@@ -5,60 +5,20 @@ users. Marks: ▲/▼ a difference with Wilcoxon p < 0.05 (per user, paired), ·
 """
 from __future__ import annotations
 
-import base64
 import html
-import json
-import math
-import platform
-import subprocess
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from tabulate import tabulate
 
 from lmrec.evaluation.fairness import group_gap
 from lmrec.evaluation.stats import mean_interval, paired_test
-from lmrec.storage.artifacts import atomic_write_text
 from lmrec.study import plots
-from lmrec.study.runner import StudyResults
-
-ALPHA = 0.05
-
-
-@dataclass
-class Table:
-    title: str
-    headers: list[str]
-    rows: list[list[Any]]
-    note: str = ""
-
-
-@dataclass
-class Section:
-    title: str
-    intro: str
-    tables: list[Table] = field(default_factory=list)
-    figures: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG)
-
-
-def fmt(x: Any, digits: int = 4) -> str:
-    if isinstance(x, float):
-        return "—" if math.isnan(x) else f"{x:.{digits}f}"
-    return str(x)
-
-
-def ci(values: list[float] | np.ndarray, digits: int = 4) -> str:
-    mean, half = mean_interval(np.asarray(values, dtype=np.float64))
-    return fmt(mean, digits) if math.isnan(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
-
-
-def mark(diff: float, p: float) -> str:
-    return ("▲" if diff > 0 else "▼") if p < ALPHA else "·"
-
+from lmrec.study.grid import grid_metrics, section_name
+from lmrec.study.grid_report import grid_section
+from lmrec.study.provenance import run_info
+from lmrec.study.render import Section, Table, ci, fmt, mark, write_page
+from lmrec.study.plan import StudyResults
 
 def _per_user_mean(cells: list[dict[str, Any]], metric: str) -> dict[int, float]:
     """Per-user values of ``metric`` averaged over cells (seeds), by user index."""
@@ -296,38 +256,28 @@ def explanations_section(results: StudyResults) -> Section | None:
     return out
 
 
+# ------------------------------------------------------------------ grids
+def grid_sections(results: StudyResults) -> list[Section]:
+    """One section per ``[grid.NAME]`` of recipe "fit" that has cells (a script's recipe reports itself)."""
+    out = []
+    for name, grid in results.spec.grid.items():
+        cells = results.section(section_name(name, grid))
+        if cells and grid.recipe == "fit":
+            out.append(grid_section(grid.question or f"Grid {name}", cells, grid.protocols, grid.models,
+                                    grid_metrics(results.spec, grid), grid.reference))
+    return out
+
+
 # ------------------------------------------------------------------ rendering
 def provenance(results: StudyResults, command: str) -> dict[str, str]:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                                cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"command": command, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, "
-                       f"GPU {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}",
-            "versions": f"python {platform.python_version()}, torch {torch.__version__}",
-            "commit": commit, "code version of the cells": results.code,
-            "cells": f"{len(results.cells)} ({results.computed} computed now, {results.reused} reused)",
+    """How the report was made, and which code versions computed its cells."""
+    info = run_info(command)
+    codes = ", ".join(f"{code} ({n} cells)" for code, n in results.code_versions().most_common()) or "none"
+    stale = f", {results.stale} of them by another code version than this one ({results.code})" if results.stale else ""
+    return {**info, "code versions of the cells": codes,
+            "cells": f"{len(results.cells)} ({results.computed} computed now, {results.reused} reused{stale}"
+                     + (f"; {results.missing} planned but not stored" if results.missing else "") + ")",
             "seconds": f"{results.seconds:.0f}"}
-
-
-def _html_table(t: Table) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in t.headers)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in row) + "</tr>" for row in t.rows)
-    note = f'<p class="note">{html.escape(t.note)}</p>' if t.note else ""
-    return f"<h3>{html.escape(t.title)}</h3><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
-
-
-def _cell(value: Any) -> str:
-    text = html.escape(fmt(value))
-    return f"<b>{text[2:-2]}</b>" if text.startswith("**") and text.endswith("**") else text
-
-
-CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}
-th{background:#f3f3f3}h2{border-bottom:2px solid #444;margin-top:2em}.note{color:#555;font-size:12px}
-figure{margin:1em 0}img{max-width:100%}dl{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dt{font-weight:600}"""
 
 
 def _tracking(out: Path, run: str) -> str:
@@ -341,41 +291,13 @@ def write_report(results: StudyResults, out: str | Path, command: str) -> Path:
     out = Path(out)
     sections = [s for s in (losses_section(results), fairness_section(results), robustness_section(results),
                             explanations_section(results)) if s is not None]
-    prov = provenance(results, command)
-    title = html.escape(results.spec.name)
-    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title><style>{CSS}</style>"
-             f"</head><body><h1>{title}</h1><dl>"
-             + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in prov.items()) + "</dl>"]
-    md = [f"# {results.spec.name}\n", *[f"- {k}: `{v}`" if k in ("command", "commit") else f"- {k}: {v}"
-                                        for k, v in prov.items()], ""]
-    figure_no = 0
-    for s in sections:
-        parts.append(f"<section><h2>{html.escape(s.title)}</h2><p>{html.escape(s.intro)}</p>")
-        md += [f"## {s.title}\n", s.intro, ""]
-        for t in s.tables:
-            parts.append(_html_table(t))
-            md += [f"### {t.title}\n", tabulate(t.rows, t.headers, tablefmt="github"), "", *([t.note, ""] if t.note else [])]
-        for caption, png in s.figures:
-            figure_no += 1
-            data = base64.b64encode(png).decode()
-            parts.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-            (out / "plots").mkdir(parents=True, exist_ok=True)
-            (out / "plots" / f"figure-{figure_no}.png").write_bytes(png)
-            md += [f"![{caption}](plots/figure-{figure_no}.png)", ""]
-        parts.append("</section>")
-    runs = [(c.section, c.key, r.get("run")) for c, r in results.cells if r.get("run")]
+    sections += grid_sections(results)
+    runs = [(c.section, r.get("run")) for c, r in results.cells if r.get("run")]
+    extra = ""
     if runs:
-        parts.append("<section><h2>Training runs</h2><p>Each cell's run directory (config.json, metrics.jsonl, "
-                     "tracking.txt when a tracker was on).</p><ul>"
-                     + "".join(f'<li>{html.escape(sec)}: <a href="runs/{html.escape(run)}/metrics.jsonl">'
-                               f"{html.escape(run)}</a>{_tracking(out, run)}</li>" for sec, _, run in runs)
-                     + "</ul></section>")
-    parts.append("</body></html>")
-    atomic_write_text(out / "index.html", "\n".join(parts))
-    atomic_write_text(out / "report.md", "\n".join(md) + "\n")
-    summary = {"provenance": prov, "sections": [{"title": s.title, "tables": [
-        {"title": t.title, "headers": t.headers, "rows": [[fmt(v) for v in row] for row in t.rows]} for t in s.tables]}
-        for s in sections]}
-    atomic_write_text(out / "report.json", json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
-    return out / "index.html"
+        extra = ("<section><h2>Training runs</h2><p>Each cell's run directory (config.json, metrics.jsonl, "
+                 "tracking.txt when a tracker was on).</p><ul>"
+                 + "".join(f'<li>{html.escape(sec)}: <a href="runs/{html.escape(run)}/metrics.jsonl">'
+                           f"{html.escape(run)}</a>{_tracking(out, run)}</li>" for sec, run in runs)
+                 + "</ul></section>")
+    return write_page(out, results.spec.name, provenance(results, command), sections, html_extra=extra)

@@ -1,135 +1,126 @@
-"""Run a study: plan its cells, compute those not in the store, write the report.
+"""The one runner: compute the planned cells a store lacks (or holds from other code), reuse the rest.
 
-A cell is one (section, parameters) pair; its result is stored under a key of its parameters and
-the code version (:mod:`lmrec.study.store`), so an interrupted or extended study re-runs only
-what is new.
+A cell is one (section, parameters) pair; its result is stored under a key of its parameters with
+the code version that computed it (:mod:`lmrec.study.store`), so an interrupted or extended run
+re-runs only what is new, and a code change re-runs what it may have changed. ``lmrec study``
+(:mod:`lmrec.study.plan`), :func:`lmrec.compare` and the benchmark scripts all go through
+:func:`run_cells`.
 """
 from __future__ import annotations
 
+import multiprocessing
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from lmrec.errors import ConfigError
-from lmrec.study import cells
-from lmrec.study.spec import StudySpec
-from lmrec.study.store import CellStore, cell_key, code_version
+from lmrec.study.provenance import peak_rss_mb
+from lmrec.study.store import CellStore, StoredCell, cell_key, code_version
 
 
 @dataclass
 class Cell:
+    """One planned cell: ``run(context, key)`` computes its JSON result (a key ``"arrays"``, a dict of
+    numpy arrays, is stored beside it as safetensors). ``cache=False``: always computed, never stored
+    (a saved model read from a folder, whose content the parameters do not pin). ``isolate``: computed
+    in its own forked process, as every cell of ``run_cells(..., isolate=True)``."""
+
     section: str
     params: dict[str, Any]
-    run: Callable[[cells.Context, str], dict[str, Any]]
+    run: Callable[[Any, str], dict[str, Any]]
     key: str = ""
+    cache: bool = True
+    isolate: bool = False
 
 
 @dataclass
-class StudyResults:
-    spec: StudySpec
+class RunResults:
+    """What one run found: each planned cell with its result (arrays under ``"arrays"``)."""
+
     cells: list[tuple[Cell, dict[str, Any]]] = field(default_factory=list)
+    codes: dict[str, str] = field(default_factory=dict)  # cell key -> the code version that computed it
     computed: int = 0
     reused: int = 0
+    stale: int = 0  # reused although another code version computed them (keep_stale, report_only)
+    missing: int = 0  # planned, not stored, not computed (report_only)
     seconds: float = 0.0
     code: str = ""
 
     def section(self, name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         return [(c.params, r) for c, r in self.cells if c.section == name]
 
-
-def plan(spec: StudySpec) -> list[Cell]:
-    """Every cell of the spec, in a stable order: the quick sections first."""
-    out: list[Cell] = []
-    if spec.fairness:
-        fsec = spec.fairness
-        for protocol in fsec.protocols:
-            for seed in spec.section_seeds(fsec):
-                for name in fsec.models:
-                    out.append(Cell("fairness", {"protocol": protocol, "name": name, "model": spec.model(name),
-                                                 "seed": seed, "k": fsec.k, "pool": fsec.pool, "lams": fsec.lams,
-                                                 "groups": fsec.groups},
-                                    lambda ctx, run, p=protocol, n=name, s=seed: cells.fairness_cell(ctx, p, n, s, run)))
-    if spec.robustness:
-        out += _robustness_cells(spec)
-    if spec.explanations:
-        esec = spec.explanations
-        for seed in spec.section_seeds(esec):
-            for name in esec.models:
-                out.append(Cell("explanations", {"protocol": esec.protocol, "name": name, "model": spec.model(name),
-                                                 "seed": seed, "users": esec.users, "sizes": esec.sizes,
-                                                 "explainers": esec.explainers},
-                                lambda ctx, run, n=name, s=seed: cells.explanation_cell(ctx, n, s, run)))
-    out += _losses_cells(spec)  # last: the longest trainings
-    return out
+    def code_versions(self) -> Counter[str]:
+        """How many reported cells each code version computed."""
+        return Counter(self.codes.values())
 
 
-def _losses_cells(spec: StudySpec) -> list[Cell]:
-    out: list[Cell] = []
-    if spec.losses:
-        sec = spec.losses
-        for protocol in sec.protocols:
-            for seed in spec.section_seeds(sec, default_all=True):
-                for loss in sec.losses:
-                    out.append(Cell("losses", {"protocol": protocol, "model": spec.model(sec.model), "loss": loss,
-                                               "seed": seed, "metrics": spec.metrics,
-                                               "train": sec.config.get(protocol, {})},
-                                    lambda ctx, run, p=protocol, lo=loss, s=seed: cells.loss_cell(ctx, p, lo, s, run)))
-    return out
-
-
-def _robustness_cells(spec: StudySpec) -> list[Cell]:
-    sec = spec.robustness
-    assert sec is not None
-    out: list[Cell] = []
-    common = {"protocol": sec.protocol, "targets": sec.targets, "filler": sec.filler, "k": sec.k}
-    for seed in spec.section_seeds(sec):
-        for share in sec.outlier_ratings:
-            out.append(Cell("cleaning", {**common, "share": share, "scale": sec.rating_scale, "seed": seed},
-                            lambda ctx, run, sh=share, s=seed: cells.cleaning_cell(ctx, sh, s)))
-        variants: list[tuple[str, float, bool]] = [("clean", 0.0, False), ("clean", 0.0, True)]
-        variants += [("false-positives", x, False) for x in sec.false_positives]
-        variants += [("dropped", x, False) for x in sec.dropped]
-        variants += [(a, x, False) for a in sec.attacks for x in sec.attack_sizes]
-        variants += [(a, max(sec.attack_sizes), True) for a in sec.attacks] if sec.attack_sizes else []
-        for name in sec.models:
-            for kind, level, defence in variants:
-                params = {**common, "name": name, "model": spec.model(name), "kind": kind, "level": level,
-                          "defence": defence, "seed": seed, **({"threshold": sec.threshold} if defence else {})}
-                out.append(Cell("robustness", params,
-                                lambda ctx, run, n=name, k=kind, lv=level, d=defence, s=seed:
-                                cells.robustness_cell(ctx, n, k, lv, d, s, run)))
-    return out
-
-
-def run_study(spec: StudySpec, out: str | Path | None = None, *, progress: bool = True,
-              report_only: bool = False, code: str | None = None) -> StudyResults:
-    """Compute the spec's cells not already stored under ``out``/cells (``report_only``: use
-    the stored ones only, skipping the rest). ``code``: with ``report_only``, read the cells that
-    another code version computed (the report says which) instead of this one's."""
-    out = Path(out or spec.out)
-    store = CellStore(out / "cells")
-    if code is not None and not report_only:
-        raise ConfigError("cells of another code version can only be reported (report_only), not extended.")
-    code = code or code_version()
-    results = StudyResults(spec, code=code)
-    ctx = cells.Context(spec, out)
+def _compute(cell: Cell, context: Any) -> dict[str, Any]:
     start = time.perf_counter()
-    planned = plan(spec)
-    for cell in tqdm(planned, desc="study cells", disable=not progress):
-        cell.key = cell_key(cell.section, cell.params, code)
-        found = store.get(cell.key)
-        if found is None and report_only:
+    result = dict(cell.run(context, cell.key))
+    result.setdefault("cell_seconds", round(time.perf_counter() - start, 3))
+    result.setdefault("peak_rss_mb", peak_rss_mb())
+    return result
+
+
+def _stored(cell: Cell, result: dict[str, Any], code: str) -> StoredCell:
+    arrays = result.pop("arrays", None) or {}
+    return StoredCell(cell.key, cell.section, cell.params, code, result, arrays)
+
+
+def _isolated(cell: Cell, context: Any, store: CellStore, code: str) -> None:
+    """Compute ``cell`` in a forked child that writes it to ``store``: its peak memory is its own, and
+    the memory it held goes back when it ends."""
+    if store.dir is None:
+        raise ConfigError("isolate needs a store folder: the child process hands its cell back through it.")
+
+    def child() -> None:
+        store.put(_stored(cell, _compute(cell, context), code))
+
+    proc = multiprocessing.get_context("fork").Process(target=child, name=f"cell {cell.key}")
+    proc.start()
+    proc.join()
+    if proc.exitcode != 0 or store.get(cell.key) is None:
+        raise RuntimeError(f"cell {cell.key} ({cell.section} {cell.params}) failed in its own process "
+                           f"(exit code {proc.exitcode}).")
+
+
+def run_cells(planned: list[Cell], store: CellStore, *, context: Any = None, code: str | None = None,
+              report_only: bool = False, keep_stale: bool = False, isolate: bool = False, progress: bool = True,
+              desc: str = "cells", results: RunResults | None = None) -> RunResults:
+    """Compute the planned cells the store lacks, or holds from another code version, and return every one.
+
+    ``keep_stale``: reuse a stored cell whatever code computed it (compute only missing cells).
+    ``report_only``: compute nothing; report the stored cells (any code version) and count the rest missing.
+    ``isolate``: compute each cell in its own forked process (its ``peak_rss_mb`` is then the cell's own;
+    in-process it is the process's peak so far).
+    """
+    results = results if results is not None else RunResults()
+    code = results.code = code or code_version()
+    start = time.perf_counter()
+    for cell in tqdm(planned, desc=desc, disable=not progress):
+        cell.key = cell_key(cell.section, cell.params)
+        found = store.get(cell.key) if cell.cache else None
+        if found is not None and (found.code == code or keep_stale or report_only):
+            results.reused += 1
+            results.stale += found.code != code
+        elif report_only:
+            results.missing += 1
             continue
-        if found is None:
-            found = cell.run(ctx, cell.key)
-            store.put(cell.key, found)
+        elif (isolate or cell.isolate) and cell.cache:
+            _isolated(cell, context, store, code)
+            found = store.get(cell.key)
             results.computed += 1
         else:
-            results.reused += 1
-        results.cells.append((cell, found))
+            found = _stored(cell, _compute(cell, context), code)
+            if cell.cache:
+                store.put(found)
+            results.computed += 1
+        assert found is not None
+        results.cells.append((cell, {**found.result, **({"arrays": found.arrays} if found.arrays else {})}))
+        results.codes[cell.key] = found.code
     results.seconds = time.perf_counter() - start
     return results

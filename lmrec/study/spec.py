@@ -29,6 +29,13 @@
     protocol = "P3"
     models = ["itemknn"]
 
+    [grid.baselines]             # models x protocols x seeds: fit, evaluate, compare with the reference
+    protocols = ["P1", "P3"]
+    models = ["most-popular", "ease"]
+    reference = "ease"           # default: the first model
+    isolate = false              # true: each cell in its own forked process (its peak memory its own)
+
+A model of ``[models]`` may set parameters per protocol (``per_protocol = { P1 = { lam = 1000.0 } }``).
 Every section is optional. A bad file raises :class:`~lmrec.errors.ConfigError` naming the file
 and the field.
 """
@@ -95,6 +102,27 @@ class ExplanationsSection:
     seeds: list[int] | None = None
 
 
+RECIPES = ("fit",)  # how lmrec study computes a grid cell; a script may supply others to run_study
+
+
+@dataclass
+class GridSection:
+    """Models x protocols x seeds. Recipe "fit": each model fitted on the protocol's train (validation
+    for early stopping) and measured on test; a script may run a spec whose grids name a recipe it
+    supplies (``lmrec.study.plan.run_study(..., recipes=...)``)."""
+
+    protocols: list[str]
+    models: list[str]
+    seeds: list[int] | None = None  # default: all the study's seeds
+    metrics: list[str] | None = None  # default: the study's metrics; the first is the one compared
+    candidates: str = "all"  # "cold": rank only the cold items of a cold-start protocol
+    reference: str | None = None  # the row others are tested against; default: the first model
+    recipe: str = "fit"
+    section: str | None = None  # the store's section of its cells; default: grid.<name>
+    isolate: bool = False  # each cell computed in its own forked process
+    question: str = ""  # what the grid answers: its results page's heading
+
+
 @dataclass
 class StudySpec:
     path: Path
@@ -105,16 +133,22 @@ class StudySpec:
     tracking: str = "none"
     data_dir: str | None = None
     download: bool = False
+    keep_stale: bool = False  # reuse cells of other code versions (cells that cost hours); --recompute-stale
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     losses: LossesSection | None = None
     fairness: FairnessSection | None = None
     robustness: RobustnessSection | None = None
     explanations: ExplanationsSection | None = None
+    grid: dict[str, GridSection] = field(default_factory=dict)
 
-    def model(self, name: str) -> tuple[str, dict[str, Any]]:
-        """(registry name, parameters) of a model named in ``[models]``, or a registry name alone."""
+    def model(self, name: str, protocol: str | None = None) -> tuple[str, dict[str, Any]]:
+        """(registry name, parameters) of a model named in ``[models]`` (with its ``per_protocol``
+        parameters for ``protocol``), or a registry name alone."""
         if name in self.models:
             params = dict(self.models[name])
+            per_protocol = params.pop("per_protocol", {})
+            if protocol is not None:
+                params.update(per_protocol.get(protocol, {}))
             return params.pop("model"), params
         return name, {}
 
@@ -142,12 +176,12 @@ def load_spec(path: str | Path) -> StudySpec:
         raise ConfigError(f"study spec {path} does not exist.") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
-    top = {"study", "models", "losses", "fairness", "robustness", "explanations"}
+    top = {"study", "models", "losses", "fairness", "robustness", "explanations", "grid"}
     unknown = sorted(set(raw) - top)
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {unknown}; supported: {sorted(top)}.")
     study = raw.get("study", {})
-    allowed = {"name", "out", "seeds", "metrics", "tracking", "data_dir", "download"}
+    allowed = {"name", "out", "seeds", "metrics", "tracking", "data_dir", "download", "keep_stale"}
     if set(study) - allowed:
         raise ConfigError(f"{path}: [study] has unknown field(s) {sorted(set(study) - allowed)}; supported: {sorted(allowed)}.")
     spec = StudySpec(path=path, **study, models=raw.get("models", {}))
@@ -159,6 +193,10 @@ def load_spec(path: str | Path) -> StudySpec:
                       ("explanations", ExplanationsSection)):
         if name in raw:
             setattr(spec, name, _section(path, name, cls, raw[name]))
+    grids = raw.get("grid", {})
+    if not isinstance(grids, dict) or not all(isinstance(g, dict) for g in grids.values()):
+        raise ConfigError(f"{path}: [grid] holds named grids ([grid.NAME] tables); got {grids!r}.")
+    spec.grid = {name: _section(path, f"grid.{name}", GridSection, g) for name, g in grids.items()}
     _check(spec)
     return spec
 
@@ -173,6 +211,21 @@ def _check(spec: StudySpec) -> None:
         section = getattr(spec, sec)
         if section is not None:
             named.append((sec, section.models))
+    for gname, grid in spec.grid.items():
+        if not grid.protocols or not grid.models:
+            raise ConfigError(f"{spec.path}: [grid.{gname}] needs protocols and models (non-empty lists).")
+        if grid.reference is not None and grid.reference not in grid.models:
+            raise ConfigError(f"{spec.path}: [grid.{gname}] reference {grid.reference!r} is not among its models "
+                              f"{grid.models}.")
+        if grid.candidates not in ("all", "cold"):
+            raise ConfigError(f"{spec.path}: [grid.{gname}] candidates must be 'all' or 'cold'; got {grid.candidates!r}.")
+        if grid.recipe == "fit":  # another recipe's model names are its script's
+            named.append((f"grid.{gname}", grid.models))
+    for name, params in spec.models.items():
+        per = params.get("per_protocol", {})
+        if not isinstance(per, dict) or not all(isinstance(v, dict) for v in per.values()):
+            raise ConfigError(f"{spec.path}: [models.{name}] per_protocol must map a protocol to a table of "
+                              f"parameters, e.g. per_protocol = {{ P1 = {{ lam = 1000.0 }} }}; got {per!r}.")
     for sec, names in named:
         for name in names:
             if name not in spec.models and name not in MODELS:

@@ -8,20 +8,31 @@ the encoder exactly (model files, pooling, max length, normalisation) and keys t
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
+import warnings
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from lmrec.errors import ConfigError, check_choice
+from lmrec.extras import require
 from lmrec.text import sources
 from lmrec.text.options import Encoder
 from lmrec.text.pooling import pool, resolve_pooling
 
 POOLING_BY_KIND = {"encoder": "mean", "decoder": "last"}  # a BERT-style or a GPT-style model (sources.KINDS)
+# weights a checkpoint may lack without harm: lmrec pools the hidden states itself (lmrec.text.pooling),
+# so a BERT-style pooler head (multilingual-e5-small's file has none) is never read
+HARMLESS_MISSING = ("pooler.",)
+
+
+class EncoderLoadWarning(UserWarning):
+    """An encoder's checkpoint and its architecture disagree: weights initialised at random, or unused."""
 
 
 def builtin_path(name: str) -> str:
@@ -73,14 +84,49 @@ def load_hf(model: str, device: str = "cpu") -> tuple[Any, Any, str]:
     path = sources.resolve(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        net = AutoModel.from_pretrained(path).to(device).eval()
+        with _without_load_report():
+            net, info = AutoModel.from_pretrained(path, output_loading_info=True)
+        net = net.to(device).eval()
     except (OSError, ValueError) as exc:
         raise ConfigError(f"Could not load encoder {model!r}: it is neither a registered name "
                           f"({', '.join(sources.SOURCES)}), a local model folder, nor in the offline "
                           f"Hugging Face cache ({str(exc).splitlines()[0]}).") from None
+    check_loading(model, info)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, net, path
+
+
+@contextlib.contextmanager
+def _without_load_report() -> Iterator[None]:
+    """Leave out transformers' "LOAD REPORT" warning while a model loads: :func:`check_loading`
+    reports what matters in it (size mismatches and load errors still raise in transformers)."""
+    hf_logger = logging.getLogger("transformers.modeling_utils")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in str(record.msg)
+
+    hf_logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        hf_logger.removeFilter(keep)
+
+
+def check_loading(model: str, info: dict[str, Any]) -> list[str]:
+    """Warn (:class:`EncoderLoadWarning`) about weights the checkpoint of ``model`` lacked, less the
+    :data:`HARMLESS_MISSING` ones, and weights it had that the model does not use; returns them."""
+    missing = [k for k in info.get("missing_keys") or [] if not str(k).startswith(HARMLESS_MISSING)]
+    unexpected = [str(k) for k in info.get("unexpected_keys") or []]
+    if missing or unexpected:
+        parts = [f"{len(missing)} weights missing from the checkpoint were initialised at random "
+                 f"({', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''})"] if missing else []
+        if unexpected:
+            parts.append(f"{len(unexpected)} weights of the checkpoint are not used "
+                         f"({', '.join(unexpected[:5])}{', ...' if len(unexpected) > 5 else ''})")
+        warnings.warn(f"Encoder {model!r}: {'; '.join(parts)}; is it the model the folder claims to be?",
+                      EncoderLoadWarning, stacklevel=3)
+    return missing + unexpected
 
 
 class HFEncoder:
@@ -133,8 +179,9 @@ class HFEncoder:
     def encode(self, texts: list[str], *, progress: bool = True) -> np.ndarray:
         order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths batch together
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # a bar only on a terminal (tqdm's disable=None): redrawn into a log file it is noise
         for lo in tqdm(range(0, len(texts), self.batch_size), desc="encoding", unit="batch",
-                       disable=not progress or len(texts) <= self.batch_size):
+                       disable=None if progress and len(texts) > self.batch_size else True):
             idx = order[lo: lo + self.batch_size]
             batch = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
                                    max_length=self.max_length, return_tensors="pt").to(self.device)
@@ -151,8 +198,8 @@ class SentenceTransformerEncoder:
 
     def __init__(self, model: str = "minilm", *, max_length: int = 128, batch_size: int = 64,
                  normalize: bool = True, device: str = "cpu") -> None:
-        from sentence_transformers import SentenceTransformer
-
+        SentenceTransformer = require("sentence_transformers", "encoders",
+                                      "backend='sentence-transformers'").SentenceTransformer
         path = sources.resolve(model)
         try:
             self.model = SentenceTransformer(path, device=device)
@@ -170,6 +217,7 @@ class SentenceTransformerEncoder:
 
 
 ENCODERS: dict[str, type] = {"hf": HFEncoder, "sentence-transformers": SentenceTransformerEncoder}
+"""Encoder backends by name: ``"hf"`` (transformers, mean/CLS/last pooling) and ``"sentence-transformers"``."""
 
 
 def get_encoder(model: str = "minilm", backend: str = "hf", **kwargs: object) -> TextEncoder:
@@ -191,8 +239,14 @@ def build_encoder(options: Encoder, device: str = "cpu") -> TextEncoder:
 
 
 def encode_texts(encoder: TextEncoder, texts: list[str], cache_dir: str | Path | None = None,
-                 *, progress: bool = True) -> tuple[np.ndarray, int]:
-    """(vectors (N, dim), cache hits): only texts never seen by this exact encoder are encoded."""
+                 *, progress: bool = True, prefix: str = "") -> tuple[np.ndarray, int]:
+    """(vectors (N, dim), cache hits): only texts never seen by this exact encoder are encoded.
+
+    ``prefix`` is put before every text (an E5 model's "query: " or "passage: ",
+    :func:`lmrec.text.sources.text_prefix`); the cache keys the prefixed text.
+    """
+    if prefix:
+        texts = [prefix + t for t in texts]
     if cache_dir is None:
         return encoder.encode(texts, progress=progress), 0
     from lmrec.text.cache import EmbeddingCache

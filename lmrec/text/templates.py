@@ -28,9 +28,11 @@ ITEM_TEMPLATES: dict[str, str] = {
     "amazon": "{text}",
     "title": "{title}",
 }
+"""Named item text templates; a ``{field}`` whose value is empty drops its segment."""
 USER_TEMPLATES: dict[str, str] = {
     "movielens": "Gender: {gender}. Age: {age}. Occupation: {occupation}.",
 }
+"""Named user text templates (user attributes), as :data:`ITEM_TEMPLATES` for items."""
 # known item fields, in the order a composed template uses them, with their labels; "text" is a
 # ready-made free text (Amazon's "title. categories. brand.") and goes last, without a label
 ITEM_FIELD_LABELS: dict[str, str] = {

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from lmrec.errors import ArtifactError, ConfigError
+from lmrec.extras import require
 
 # Files that archive tools leave behind and that no model loader reads.
 JUNK_NAMES = frozenset({"desktop.ini", "thumbs.db", ".ds_store"})
@@ -152,6 +153,7 @@ def convert_gguf(files: list[Path], out: Path) -> None:
     from safetensors.torch import save_model
     from transformers import AutoModel, AutoTokenizer
 
+    require("gguf", "encoders", "converting a GGUF checkpoint (lmrec encoders install smollm2)")
     gguf = files[0]
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

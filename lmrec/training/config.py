@@ -24,6 +24,10 @@ class TrainConfig(Options):
     lr: Adam learning rate.
     weight_decay: decoupled weight decay (AdamW, Loshchilov & Hutter 2019) on every trained
         parameter; 0 is plain Adam. It shrinks ID embeddings that the loss stops supporting.
+    n_negatives, sampler, pop_alpha, hard_pool, negative_pool: the negatives of models that take
+        no negatives part (BPR-MF, LightGCN; :func:`lmrec.training.negatives.negatives_from_config`
+        turns them into one). LMRanker takes its negatives as a part (``negatives=Unseen()``, see
+        :mod:`lmrec.training.negatives`) and refuses these fields.
     n_negatives: negatives sampled per positive.
     sampler: where negatives come from: "uniform", "popularity" (p ∝ count ** pop_alpha),
         "in-batch" (other positives of the same batch, so popularity-distributed, no extra
@@ -45,7 +49,8 @@ class TrainConfig(Options):
     seed: seeds torch and the sampler.
     device: "cpu", "cuda", "cuda:1", ...
     run_dir: where config.json and metrics.jsonl (one line per epoch) go; None for none.
-    progress: show progress bars.
+    progress: one line per epoch on stderr (loss, validation metric, best so far, seconds), and
+        progress bars when stderr is a terminal; False for silence.
     max_minutes: wall-clock budget for the whole loop (training and validation); no epoch is
         started that the mean epoch so far says would overrun it (at least one always runs).
         None for no budget. A guard only: a reported configuration is bounded by epochs.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,7 @@ class TrainingTask:
     warm: the module starts from trained weights (``fit(init_from=...)``): with a validation, the
         loop validates them before the first epoch and keeps them (best epoch 0) when no epoch
         beats them, so further training never returns a model worse on validation than its start.
+    name: the model's name, shown in the progress lines.
     """
 
     module: nn.Module
@@ -72,6 +74,7 @@ class TrainingTask:
     begin_batch: Callable[[np.ndarray], None] | None = None
     random: RandomState | None = None
     warm: bool = False
+    name: str = ""  # what is trained ("lm-ranker"), at the head of each epoch's progress line
 
 
 @dataclass
@@ -160,8 +163,26 @@ def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def batches(order: np.ndarray, size: int, desc: str, show: bool) -> Iterator[np.ndarray]:
-    for lo in tqdm(range(0, len(order), size), desc=desc, leave=False, disable=not show):
+    """The batches of an epoch, with a progress bar when ``show`` and stderr is a terminal
+    (tqdm's ``disable=None``: a bar redrawn into a log file or a pipe is noise)."""
+    for lo in tqdm(range(0, len(order), size), desc=desc, leave=False, disable=None if show else True):
         yield order[lo: lo + size]
+
+
+def say(line: str) -> None:
+    """One progress line on stderr (through tqdm, so that it never breaks a bar on a terminal)."""
+    tqdm.write(line, file=sys.stderr)
+
+
+def epoch_line(task: TrainingTask, record: dict[str, Any], cfg: TrainConfig, label: str, best: float,
+               best_epoch: int) -> str:
+    """``lm-ranker epoch 3/60: loss 0.4123, valid ndcg@10 0.0812 (best 0.0812 at epoch 3), 12.3 s``."""
+    head = f"{task.name + ' ' if task.name else ''}epoch {record['epoch']}/{cfg.epochs}: loss {record['loss']:.4f}"
+    valid = ""
+    if label in record:
+        valid = f", valid {cfg.metric} {record[label]:.4f} (best {best:.4f} at epoch {best_epoch})"
+    lr = f", lr {record['lr']:.3g}" if record["lr"] != cfg.lr else ""
+    return f"{head}{valid}{lr}, {record['train_seconds']:.1f} s"
 
 
 def resume(task: TrainingTask, cfg: TrainConfig, opt: torch.optim.Optimizer, config: dict[str, Any],
@@ -220,7 +241,7 @@ def train(task: TrainingTask, cfg: TrainConfig, validate: Callable[[], float] | 
         start_value = validation(task, validate, w)
         at.best, at.best_state, at.best_epoch = start_value, snapshot(module), 0
         if show:
-            tqdm.write(f"epoch=0 (start) {label}={start_value:.4f}")
+            say(f"{task.name + ' ' if task.name else ''}epoch 0 (the warm start): valid {cfg.metric} {start_value:.4f}")
     for epoch in range(first, cfg.epochs + 1):
         start, cpu_start = time.perf_counter(), time.process_time()
         if at.stale >= cfg.patience:
@@ -262,7 +283,7 @@ def train(task: TrainingTask, cfg: TrainConfig, validate: Callable[[], float] | 
             at.sampler = task.random.state() if task.random is not None else None
             checkpoint.save(cfg.checkpoint_dir, at, snapshot(module), opt, config)
         if show:
-            tqdm.write(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
+            say(epoch_line(task, record, cfg, label, at.best, at.best_epoch))
     log.close()
     module.eval()
     if at.best_state is not None:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lmrec.errors import ConfigError
+from lmrec.extras import needs, require
 
 TRACKERS = ("none", "tensorboard", "mlflow")
 
@@ -49,10 +49,7 @@ class Tracker:
 
 class TensorBoardTracker(Tracker):
     def __init__(self, directory: Path, name: str, config: dict[str, Any]) -> None:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise ConfigError("tracking='tensorboard' needs TensorBoard: pip install 'lmrec[tracking]'") from None
+        SummaryWriter = require("torch.utils.tensorboard", "tracking", "tracking='tensorboard'").SummaryWriter
         path = directory / "tensorboard" / name
         self.writer = SummaryWriter(log_dir=str(path))
         self.writer.add_text("config", "```\n" + json.dumps(config, indent=2, default=str) + "\n```")
@@ -69,11 +66,9 @@ class TensorBoardTracker(Tracker):
 
 class MLflowTracker(Tracker):
     def __init__(self, directory: Path, name: str, config: dict[str, Any]) -> None:
-        try:
+        with needs("tracking", "tracking='mlflow'"):
             from mlflow.entities import Metric, Param
             from mlflow.tracking import MlflowClient
-        except ImportError:
-            raise ConfigError("tracking='mlflow' needs MLflow: pip install 'lmrec[tracking]'") from None
         directory.mkdir(parents=True, exist_ok=True)
         uri = f"sqlite:///{directory.resolve() / 'mlflow.db'}"
         self.client, self.metric = MlflowClient(uri), Metric

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
-import shlex
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +9,8 @@ import pytest
 
 from lmrec.cli import main
 from lmrec.data import load_split
+from tests.markdown_blocks import blocks, lmrec_commands, run_python, section_blocks
 
-ROOT = Path(__file__).resolve().parents[2]
 MAP = ["--user", "userId", "--item", "movieId", "--rating", "rating", "--timestamp", "timestamp"]
 ITEMS = ["--items", "data/movies.csv", "--item-fields", "title", "genres"]
 
@@ -116,27 +114,23 @@ def test_builtin_names_keep_their_meaning(data_dir, tmp_path, capsys):
     assert code == 0 and load_split(tmp_path / "p3").counts()["test"] == 10439
 
 
-def _commands(markdown: str) -> list[list[str]]:
-    """The `lmrec ...` command lines of the ```bash blocks (continuations joined, comments dropped)."""
-    blocks = re.findall(r"```bash\n(.*?)```", markdown, re.S)
-    lines = " ".join(blocks).replace("\\\n", " ").splitlines()
-    return [shlex.split(ln, comments=True)[1:] for ln in lines if ln.strip().startswith("lmrec ")]
-
-
 @pytest.mark.filterwarnings("ignore::lmrec.data.report.DataWarning")  # the fixture's known gaps, asserted above
 def test_own_data_walkthrough_runs_as_written(movielens, capsys):
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("## Your own data")
-    markdown = readme[start: readme.index("\n## ", start + 1)]
-    commands = [c for c in _commands(markdown) if c[0] != "serve"]  # the server runs until stopped
+    """docs/guides/own-data.md, commands and Python, run as written (tests/markdown_blocks.py reads
+    every page's blocks); the README's short version must use only commands of the guide."""
+    guide = blocks("docs/guides/own-data.md")
+    commands = [c for b in guide if b.lang == "bash" for c in lmrec_commands(b)]
     assert [c[:2] for c in commands] == [["data", "info"], ["data", "info"], ["data", "prepare"],
                                          ["train", "ease:lam=200"], ["train", "lm-ranker:preset=sequential"],
-                                         ["publish", "models/mine-lm"]]
-    for argv in commands:
-        code, _, err = run(argv, capsys)
+                                         ["evaluate", "models/mine-lm"], ["compare", "--split"],
+                                         ["publish", "models/mine-lm"], ["serve", "store/"]]
+    readme = [c for b in section_blocks("README.md", "## Your own data") if b.lang == "bash"
+              for c in lmrec_commands(b)]
+    assert readme and all(c in commands for c in readme), "README's 'Your own data' strays from the guide"
+    for argv in commands[:-1]:  # not serve: the server runs until stopped
+        code, out, err = run(argv, capsys)
         assert code == 0, (argv, err)
     assert load_split("splits/mine").counts()["users"] == 40 and Path("models/mine/manifest.json").exists()
-    python = re.search(r"```python\n(.*?)```", markdown, re.S).group(1)
-    scope: dict = {}
-    exec(compile(python, "README.md", "exec"), scope)
+    assert Path("reports/mine/report.md").exists() and Path("store/CURRENT").exists()
+    scope = run_python(guide)
     assert scope["report"].summary()["rows_in"] == 400 and len(scope["split"].test) > 0

@@ -19,7 +19,8 @@ def test_train_lm_ranker_reaches_every_part_and_two_stages(tiny_split, tiny_enco
     save_split(tiny_split, tmp_path / "split")
     common = ["--split", str(tmp_path / "split"), "--encoder", tiny_encoder, "--dim", "8", "--user", "sequence",
               "--max-history", "4", "--scorer", "cosine", "--temperature", "0.2", "--loss", "softmax",
-              "--epochs", "2", "--batch-size", "8", "--progress", "false"]
+              "--epochs", "2", "--batch-size", "8", "--progress", "false", "--sampler", "unseen",
+              "--negative-pool", "train-items"]
     code, _, err = run(["train", "lm-ranker", *common, "--out", str(tmp_path / "frozen")], capsys)
     assert code == 0, err
     code, _, err = run(["train", "lm-ranker", *common, "--tune", "lora", "--lora-rank", "2", "--lora-targets",
@@ -27,8 +28,11 @@ def test_train_lm_ranker_reaches_every_part_and_two_stages(tiny_split, tiny_enco
                         "--init-from", str(tmp_path / "frozen"), "--out", str(tmp_path / "lora")], capsys)
     assert code == 0, err
     params = json.loads((tmp_path / "lora" / "manifest.json").read_text())["params"]
-    assert params["encoder"]["tune"] == "lora" and params["encoder"]["lora"]["rank"] == 2
-    assert params["encoder"]["lora"]["targets"] == ["query", "value"] and params["encoder"]["grad_items"] == 4
+    assert params["encoder"]["tuning"] == {"type": "lora", "rank": 2, "targets": ["query", "value"], "lr": 0.001,
+                                           "grad_items": 4}
+    # TrainConfig's negatives flags make lm-ranker's negatives part, and stay out of its config
+    assert params["negatives"] == {"type": "unseen", "pool": "train-items", "per_user": False}
+    assert params["config"]["sampler"] == "uniform" and params["config"]["negative_pool"] == "all-items"
     assert params["user"] == {"type": "sequence", "max_history": 4} and params["items"] == {"dim": 8}
     assert params["scorer"] == {"type": "cosine", "temperature": 0.2} and params["loss"] == {"type": "softmax"}
     assert params["config"]["precision"] == "bf16" and params["config"]["grad_accum"] == 2
@@ -58,6 +62,10 @@ def test_part_flag_errors_are_one_line(tiny_split, tmp_path, capsys):
     assert code == 2 and "the lm-ranker part flags apply to the model lm-ranker, not 'ease'" in err
     code, _, err = run(["train", 'lm-ranker:{"user": "mean"}', *base, "--user", "sequence"], capsys)
     assert code == 2 and "user given both in the model spec and as flags" in err
+    code, _, err = run(["train", "lm-ranker", *base, "--grad-items", "4"], capsys)
+    assert code == 2 and "set a tuned encoder: give --tune lora or --tune full with them" in err
+    code, _, err = run(["train", 'lm-ranker:{"negatives": "all"}', *base, "--sampler", "hard"], capsys)
+    assert code == 2 and "negatives given both in the model spec and as flags (--sampler)" in err
     code, _, err = run(["train", "lm-ranker", *base, "--user", "gru"], capsys)
     assert code == 2 and "'user' parameter of LMRanker must be one of 'mean', 'attention', 'sequence'" in err
 

@@ -57,3 +57,67 @@ def test_load_with_download_uses_cache(server, tmp_path, monkeypatch):
                         hashlib.md5((root / "ml-100k.zip").read_bytes()).hexdigest(), "ml-100k"))
     data = load_dataset("ml-100k", tmp_path, download=True)
     assert data.n_users == 943
+
+
+def _closed_port_url() -> str:
+    """The URL of a port nothing listens on (bound, then released): connections are refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def failing_server():
+    """A site that answers every request with HTTP 503."""
+    import http.server
+    import threading
+
+    class Fail(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(503, "down for maintenance")
+
+        def log_message(self, *a):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fail)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+
+
+@pytest.mark.parametrize("site", ["no server", "failing server"])
+def test_failed_download_says_what_to_do(site, failing_server, tmp_path, monkeypatch):
+    """No data and no network: the error names LMREC_DATA_DIR, the files the dataset needs, the
+    cache folder and the mirror setting, and nothing is left behind."""
+    home, data = tmp_path / "home", tmp_path / "data"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("LMREC_DATA_DIR", str(data))
+    monkeypatch.setenv("LMREC_DATA_MIRROR", _closed_port_url() if site == "no server" else failing_server)
+    with pytest.raises(DataError) as caught:
+        load_dataset("ml-100k", download=True)
+    message = str(caught.value)
+    why = "Connection refused" if site == "no server" else "HTTP Error 503"
+    assert "download failed" in message and why in message
+    assert f"{data / 'ml-100k'}/ (from $LMREC_DATA_DIR)" in message
+    assert "u.data, u.item, u.user, u.genre" in message
+    assert f"cache folder {home / '.cache' / 'lmrec' / 'ml-100k'}/" in message
+    assert "LMREC_DATA_MIRROR" in message and "files.grouplens.org/datasets/movielens/ml-100k.zip" in message
+    assert not data.exists()
+    assert list((home / ".cache" / "lmrec").iterdir()) == [], "a temporary download folder was left behind"
+
+
+def test_missing_dataset_without_download_lists_its_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LMREC_DATA_DIR", raising=False)
+    with pytest.raises(DataError, match=r"amazon-scientific-unisrec.*\*\.train\.inter, \*\.valid\.inter") as caught:
+        load_dataset("amazon-scientific")
+    assert "LMREC_DATA_DIR is not set: the user cache" in str(caught.value)
+    assert "download" not in str(caught.value), "no download exists for this dataset"
+    expected = r"ml-1m.*--download.*ratings\.dat.*movies\.dat, users\.dat.*\(data_dir, --data-dir\)"
+    with pytest.raises(DataError, match=expected):
+        load_dataset("ml-1m", tmp_path / "elsewhere")

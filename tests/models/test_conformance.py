@@ -9,16 +9,16 @@ from lmrec.errors import ArtifactError, ConfigError
 from lmrec.models import EASE, MODELS, Recommender, create_model
 from lmrec.models.capabilities import Factorised, NewUsers
 from lmrec.models.lm import AttentionUser, Cosine, ItemTower, MeanUser, SequenceUser
-from lmrec.text.options import Encoder, LoRA
+from lmrec.text.options import Encoder, FullTune, LoRA
 from lmrec.training import TrainConfig
+from lmrec.training.negatives import Unseen
 
 FAST_TRAIN = TrainConfig(epochs=150, batch_size=16, lr=0.05, patience=150, progress=False, seed=3)
-UNSEEN = TrainConfig(epochs=150, batch_size=16, lr=0.05, patience=150, sampler="unseen", progress=False, seed=3)
 TUNED = TrainConfig(epochs=60, batch_size=16, lr=0.05, patience=60, progress=False, seed=3)
 LM = {"items": ItemTower(dim=8), "cache_dir": None, "config": FAST_TRAIN}
 # tuned encoders: the tiny random BERT of conftest.tiny_encoder stands in for the model name
-TINY_LORA = Encoder("tiny", tune="lora", lora=LoRA(rank=4), lr=5e-3, refresh_every=2)
-TINY_FULL = Encoder("tiny", tune="full", lr=1e-4, refresh_every=2)
+TINY_LORA = Encoder("tiny", tuning=LoRA(rank=4, lr=5e-3, refresh_every=2))
+TINY_FULL = Encoder("tiny", tuning=FullTune(lr=1e-4, refresh_every=2))
 # case -> (registered model, parameters); every registered model has a case named after it
 CASES: dict[str, tuple[str, dict]] = {
     **{name: (name, {}) for name in MODELS},
@@ -41,8 +41,8 @@ CASES: dict[str, tuple[str, dict]] = {
     "lm-ranker[attention,dot,full]": ("lm-ranker", {**LM, "encoder": TINY_FULL, "user": AttentionUser(max_history=4),
                                                     "config": TUNED}),
     "lm-ranker[mean,hybrid-ids,shared-negatives]": ("lm-ranker", {
-        **LM, "user": MeanUser(ids=True, shared_negatives=True), "items": ItemTower(dim=8, ids=True, history_ids=True),
-        "scorer": Cosine(0.2), "loss": "softmax", "config": UNSEEN}),
+        **LM, "user": MeanUser(ids=True), "items": ItemTower(dim=8, ids=True, history_ids=True),
+        "scorer": Cosine(0.2), "loss": "softmax", "negatives": Unseen(per_user=True)}),
 }
 BLEND_MEMBERS = [{"model": "ease", "params": {"lam": 1.0}}, {"model": "itemknn", "params": {"k": 5}}]
 CASES.update({"blend": ("blend", {"members": BLEND_MEMBERS, "weights": [0.5, 0.5]}),

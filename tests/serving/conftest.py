@@ -124,7 +124,7 @@ class HealthProbe:
     >>> probe.check()                         # doctest: +SKIP
     """
 
-    def __init__(self, server: Server, every: float = 0.05, limit: float = 0.1, path: str = "/health") -> None:
+    def __init__(self, server: Server, every: float = 0.05, limit: float = 0.25, path: str = "/health") -> None:
         self.url, self.every, self.limit = server.url + path, every, limit
         self.answers: list[tuple[int, float]] = []
         self._stop = threading.Event()

@@ -6,6 +6,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lmrec.serving.app import ROUTERS, create_app
+from lmrec.serving.config import ServeConfig
 from lmrec.serving.events import SQLiteEventStore
 
 from tests.serving.conftest import API_KEY, Server, new_store
@@ -208,3 +210,34 @@ def test_write_routes_disabled_without_a_key(store, serve):
     assert get(server, "/users/u00/recommendations").status_code == 200
     dev = serve(store.root, "--insecure-dev", api_key=None)
     assert post(dev, "/events", {"events": [{"user": "u00", "item": "1"}]}).status_code == 200
+
+
+def test_two_apps_in_one_process_share_the_routers_not_their_state(tiny_model, tmp_path):
+    """The routes are module-level routers that find the server on the app: each app answers with its
+    own key, limits and model, and every route of the routers is in it."""
+    from fastapi.routing import APIRoute
+    from fastapi.testclient import TestClient
+
+    def app(name: str, **settings):
+        root = new_store(tiny_model, tmp_path / name).root
+        return create_app(ServeConfig(model=str(root), allowed_hosts=["testserver"], **settings))
+
+    first, second = app("first", api_key="first-key", max_batch=2), app("second", api_key="second-key",
+                                                                        protect_reads=True)
+    documented = {(r.path, m.lower()) for router in ROUTERS for r in router.routes
+                  if isinstance(r, APIRoute) and r.include_in_schema for m in r.methods}
+    assert ("/users/{user_id}/recommendations", "get") in documented and ("/events", "post") in documented
+    events = {"events": [{"user": "u00", "item": str(i)} for i in range(3)]}
+    with TestClient(first) as a, TestClient(second) as b:
+        assert a.get("/users/u00/recommendations").status_code == 200
+        assert b.get("/users/u00/recommendations").status_code == 401, "only the second protects its reads"
+        assert b.get("/users/u00/recommendations", headers={"X-API-Key": "second-key"}).status_code == 200
+        assert a.post("/events", json=events, headers={"X-API-Key": "second-key"}).status_code == 401
+        r = a.post("/events", json=events, headers={"X-API-Key": "first-key"})
+        assert r.status_code == 413 and "limit is 2" in r.json()["detail"]
+        assert b.post("/events", json=events, headers={"X-API-Key": "second-key"}).json()["stored"] == 3
+        assert a.get("/health").json()["status"] == b.get("/health").json()["status"] == "ok"
+        assert "<title>lmrec</title>" in a.get("/").text
+        for client in (a, b):
+            spec = client.get("/openapi.json").json()["paths"]
+            assert documented == {(path, m) for path, ops in spec.items() for m in ops}, "every route, once"

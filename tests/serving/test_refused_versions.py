@@ -142,7 +142,10 @@ def test_watch_keeps_serving_through_a_bad_promotion(store, serve, tiny_model):
     edit_arrays(store.root / "v0002", corrupt_indices)
     with HealthProbe(server) as probe:
         store.set_current("v0002")
-        time.sleep(12)  # several watch intervals: one refusal (checked once), no crash, no reload loop
+        deadline = time.monotonic() + 120  # the check runs in a child process: seconds, more on a loaded machine
+        while "watch: not reloading" not in server.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        time.sleep(6)  # twenty more watch intervals: the refusal is remembered (no second check, no reload loop)
     probe.check()
     assert server.proc.poll() is None and httpx.get(server.url + "/health").json()["version"] == "v0001"
     assert server.log.read_text().count("watch: not reloading") == 1

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from lmrec.models.base import Recommender
-from lmrec.study.runner import plan, run_study
+from lmrec.study.plan import plan, run_study
 from lmrec.study.spec import load_spec
 
 
@@ -66,14 +66,20 @@ def test_bad_specs_name_the_file_and_field(tmp_path, text, message):
     assert str(path) in str(err.value)
 
 
-def test_cells_of_another_code_version_can_be_reported_not_extended(study_spec, study_out):
-    from lmrec.errors import ConfigError
-    from lmrec.study.store import code_version
+def test_cells_of_another_code_version_are_reported_kept_or_recomputed(study_spec, study_out, tmp_path):
+    import shutil
+
+    from lmrec.study.store import CellStore
 
     spec = load_spec(study_spec)
-    current = run_study(spec, study_out, progress=False, report_only=True, code=code_version())
-    assert current.reused == len(current.cells) > 0
-    other = run_study(spec, study_out, progress=False, report_only=True, code="0123456789ab")
-    assert other.cells == [] and other.code == "0123456789ab"
-    with pytest.raises(ConfigError, match="can only be reported"):
-        run_study(spec, study_out, progress=False, code="0123456789ab")
+    copy = tmp_path / "copy"
+    shutil.copytree(study_out / "cells", copy / "cells")
+    store = CellStore(copy / "cells")
+    for cell in list(store):  # as if another code version had computed every cell
+        cell.code = "0123456789ab"
+        store.put(cell)
+    shown = run_study(spec, copy, progress=False, report_only=True)
+    assert shown.computed == 0 and shown.stale == len(shown.cells) > 0
+    assert shown.code_versions() == {"0123456789ab": len(shown.cells)}
+    kept = run_study(spec, copy, progress=False, keep_stale=True)
+    assert kept.computed == 0 and kept.stale == len(kept.cells)

@@ -103,3 +103,55 @@ def test_int8_and_bfloat16_encoders_stay_close_to_float32(minilm):
         cos = (vecs * base).sum(1)
         assert cos.min() > 1 - tol, f"{dtype} vectors drift from float32 ones: cosine {cos}"
         assert enc.identity != minilm.identity and enc.identity.endswith(dtype), "kept apart in the cache"
+
+
+def test_prefix_goes_before_each_text_and_into_the_cache_key(tmp_path):
+    seen: list[list[str]] = []
+
+    class Record:  # an encoder that records what it is given
+        identity, dim = "record", 2
+
+        def encode(self, texts, progress=True):
+            seen.append(list(texts))
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+    encode_texts(Record(), ["Heat"], tmp_path, prefix="passage: ")
+    assert seen == [["passage: Heat"]]
+    _, hits = encode_texts(Record(), ["Heat"], tmp_path, prefix="query: ")
+    assert hits == 0 and seen[-1] == ["query: Heat"], "a query and a passage of the same text are not one entry"
+    _, hits = encode_texts(Record(), ["Heat"], tmp_path, prefix="passage: ")
+    assert hits == 1
+
+
+def _tiny_bert(folder, drop: tuple[str, ...]):
+    """A 1-layer BERT with MiniLM's tokenizer, saved without the weights whose names start with ``drop``."""
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from lmrec.text.sources import resolve
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve("minilm"))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=16)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    weights = load_file(str(folder / "model.safetensors"))
+    kept = {k: v.contiguous() for k, v in weights.items() if not k.startswith(drop)}
+    save_file(kept, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    return folder
+
+
+def test_a_missing_pooler_is_quiet_and_missing_weights_warn(tmp_path, capfd):
+    import warnings
+
+    from lmrec.text.encoders import EncoderLoadWarning, load_hf
+
+    quiet = _tiny_bert(tmp_path / "no-pooler", ("pooler.",))  # as multilingual-e5-small's file: no pooler head
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_hf(str(quiet))
+    assert "LOAD REPORT" not in capfd.readouterr().err
+    broken = _tiny_bert(tmp_path / "no-layer", ("pooler.", "encoder.layer.0.output.dense."))
+    with pytest.warns(EncoderLoadWarning, match=r"2 weights missing from the checkpoint were initialised at random "
+                                                r"\(encoder\.layer\.0\.output\.dense\.(bias|weight), "):
+        load_hf(str(broken))

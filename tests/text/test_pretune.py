@@ -38,7 +38,7 @@ def test_info_nce_ignores_copies_of_the_positive_among_the_negatives():
 def test_pretune_pulls_co_consumed_items_together(tiny_data, tiny_encoder, tmp_path):
     texts = tiny_data.item_table["title"].tolist()
     before = HFEncoder(tiny_encoder).encode(texts, progress=False)
-    folder = pretune(Encoder(tiny_encoder, tune="full"), tiny_data, texts,
+    folder = pretune(Encoder(tiny_encoder, tuning="full"), tiny_data, texts,
                      CoInteraction(epochs=40, batch_size=8, lr=1e-3), tmp_path / "co", progress=False)
     info = json.loads((folder / INFO).read_text())
     assert info["pairs"] > 0 and info["last_loss"] < info["first_loss"]
@@ -50,17 +50,17 @@ def test_pretune_pulls_co_consumed_items_together(tiny_data, tiny_encoder, tmp_p
         return float(within - s[:4, 4:8].mean())
 
     assert gap(after) > gap(before) + 0.1, f"co-consumed items should move together: {gap(before)} -> {gap(after)}"
-    lora = pretune(Encoder(tiny_encoder, tune="lora"), tiny_data, texts, CoInteraction(epochs=1), tmp_path / "lo",
+    lora = pretune(Encoder(tiny_encoder, tuning="lora"), tiny_data, texts, CoInteraction(epochs=1), tmp_path / "lo",
                    progress=False)
     assert HFEncoder(str(lora)).identity != HFEncoder(str(folder)).identity, "each folder has its own cache identity"
 
 
 def test_pretune_errors(tiny_data, tiny_encoder, tmp_path):
     texts = tiny_data.item_table["title"].tolist()
-    with pytest.raises(ConfigError, match="pretune needs an encoder with tune='lora' or 'full'"):
+    with pytest.raises(ConfigError, match=r"pretune needs an encoder with tuning=LoRA\(...\) or FullTune\(...\); got Frozen\(\)"):
         pretune(Encoder(tiny_encoder), tiny_data, texts, CoInteraction(), tmp_path / "x")
     with pytest.raises(ConfigError, match="one text per item"):
-        pretune(Encoder(tiny_encoder, tune="full"), tiny_data, texts[:3], CoInteraction(), tmp_path / "x")
+        pretune(Encoder(tiny_encoder, tuning="full"), tiny_data, texts[:3], CoInteraction(), tmp_path / "x")
     with pytest.raises(ConfigError, match="'temperature' parameter of CoInteraction must be a number > 0"):
-        pretune(Encoder(tiny_encoder, tune="full"), tiny_data, texts, CoInteraction(temperature=0), tmp_path / "x")
+        pretune(Encoder(tiny_encoder, tuning="full"), tiny_data, texts, CoInteraction(temperature=0), tmp_path / "x")
     assert not (tmp_path / "x").exists()

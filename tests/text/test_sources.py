@@ -288,3 +288,25 @@ def test_real_smollm2_converts_and_encodes(tmp_path, monkeypatch):
     vecs = enc.encode(["A cowboy doll and a space ranger.", "Heat"], progress=False)
     assert vecs.shape == (2, 576) and enc.pooling == "last" and "|last|" in enc.identity
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+
+
+def test_e5_prefixes_are_known_by_name_and_by_installed_folder(tmp_path):
+    import json
+
+    from lmrec.text.options import Encoder
+    from lmrec.text.sources import MANIFEST, text_prefix
+
+    assert (text_prefix("multilingual-e5-small", "query"), text_prefix("multilingual-e5-small", "passage")) == \
+        ("query: ", "passage: ")
+    assert text_prefix("minilm", "query") == text_prefix("mpnet", "passage") == ""
+    folder = tmp_path / "e5"  # a folder an install wrote names its source in its provenance file
+    folder.mkdir()
+    (folder / MANIFEST).write_text(json.dumps({"name": "multilingual-e5-small"}))
+    assert text_prefix(str(folder), "passage") == "passage: " and text_prefix(str(tmp_path), "query") == ""
+    assert Encoder("multilingual-e5-small").prefix("query") == "query: "
+    assert Encoder("multilingual-e5-small", prefixes=False).prefix("query") == ""
+    assert Encoder("minilm").prefix("passage") == ""
+    with pytest.raises(ConfigError, match="text role must be one of 'query', 'passage'; got 'item'"):
+        text_prefix("minilm", "item")
+    with pytest.raises(ConfigError, match="'prefixes' parameter of Encoder must be true or false; got 'yes'"):
+        Encoder("minilm", prefixes="yes").validate()

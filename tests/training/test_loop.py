@@ -248,3 +248,17 @@ def test_fit_from_a_fitted_model_never_returns_a_worse_one_on_validation(tiny_sp
     assert all(r["valid_ndcg@10"] < model.start_valid_ for r in model.training_log_), "a rate of 50 wrecks it"
     assert model.best_epoch_ == 0
     np.testing.assert_array_equal(model.score([0, 5], ids="index"), start.score([0, 5], ids="index"))
+
+
+def test_progress_is_a_line_per_epoch_on_stderr_with_the_validation_figure(tiny_split, capsys):
+    """Not a terminal (as under pytest, a pipe or a log file): no bars, one line per epoch naming the
+    model, the validation metric and the best so far; stdout (a command's JSON) stays clean."""
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=0.05, patience=10, seed=3)
+    BPRMF(dim=4, config=cfg).fit(tiny_split.train, tiny_split.valid)
+    out = capsys.readouterr()
+    lines = out.err.splitlines()
+    assert out.out == "" and "\r" not in out.err and len(lines) == 3, out.err
+    assert all(line.startswith(f"bpr-mf epoch {i}/3: loss ") for i, line in enumerate(lines, 1))
+    assert all(", valid ndcg@10 " in line and " (best " in line and line.endswith(" s") for line in lines)
+    BPRMF(dim=4, config=TrainConfig(epochs=2, progress=False)).fit(tiny_split.train, tiny_split.valid)
+    assert capsys.readouterr().err == "", "progress=False is silent"

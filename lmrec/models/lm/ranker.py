@@ -2,11 +2,18 @@
 
 The model is composed of parts, each an options object that owns and saves its settings:
 
-* ``encoder`` -- :class:`~lmrec.text.options.Encoder`: the language model, frozen or tuned (LoRA, full);
+* ``encoder`` -- :class:`~lmrec.text.options.Encoder`: the language model, and its ``tuning`` part
+  (:class:`~lmrec.text.options.Frozen`, :class:`~lmrec.text.options.LoRA`, :class:`~lmrec.text.options.FullTune`);
 * ``items`` -- :class:`ItemTower`: projection of the text embedding, optional item IDs, graph layers;
 * ``user`` -- :class:`MeanUser`, :class:`AttentionUser` or :class:`SequenceUser`: a user from
   their history (plus their text and an optional ID);
-* ``scorer`` -- :class:`Dot` or :class:`Cosine`; ``loss`` -- :class:`BPR`, :class:`Hinge`, :class:`Softmax`.
+* ``scorer`` -- :class:`Dot` or :class:`Cosine`; ``loss`` -- :class:`BPR`, :class:`Hinge`, :class:`Softmax`;
+* ``negatives`` -- where a step's negatives come from (:mod:`lmrec.training.negatives`): :class:`Uniform`,
+  :class:`Popularity`, :class:`InBatch`, :class:`Hard`, :class:`AllItems` or :class:`Unseen`.
+
+The parts are resolved once, in ``fit`` (:meth:`LMRanker._resolve`), into ``encoder_``, ``items_``,
+``user_``, ``scorer_``, ``loss_`` and ``negatives_``; training reads them and the network
+(:func:`~lmrec.models.lm.training.training_task`), never the model.
 
 Without IDs (the default) there are no per-user or per-item parameters, so any new item with
 text and any new user with a history or a profile text is scored without retraining.
@@ -23,6 +30,7 @@ import torch
 
 from lmrec.data.interactions import Interactions
 from lmrec.errors import ArtifactError, ConfigError
+from lmrec.models.lm.upgrade import upgrade_layout2
 from lmrec.losses import LOSSES, Loss, Softmax
 from lmrec.models.base import LoadRules
 from lmrec.models.capabilities import AddsItems, AttributesHistory, ExplainsFields, ItemText, NewUsers
@@ -35,14 +43,15 @@ from lmrec.models.lm.text_table import TextTable
 from lmrec.models.lm.training import TrainingParts, training_task
 from lmrec.models.lm.tuned_table import TunedTable
 from lmrec.models.lm.users import USER_TOWERS, MeanUser, UserTower
+from lmrec.ranking import top_k
 from lmrec.models.text_side import DEFAULT_CACHE, TextSide
 from lmrec.models.trained import TrainedRecommender
 from lmrec.options import Options, resolve
-from lmrec.sparse import mask_seen
-from lmrec.text.options import Encoder
+from lmrec.text.options import Encoder, Tuned
 from lmrec.text.templates import template_fields
 from lmrec.text.tuning import TunableEncoder, load_tuned
 from lmrec.training.config import TrainConfig
+from lmrec.training.negatives import CONFIG_FIELDS, NegativeSampling, Unseen, negatives_from_config, negatives_part
 
 Part = Options | str | dict[str, Any]
 
@@ -52,26 +61,30 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
 
     Parameters
     ----------
-    encoder: an :class:`Encoder` or a model name ("minilm", "mpnet", "smollm2", a path).
+    encoder: an :class:`Encoder` or a model name ("minilm", "mpnet", "smollm2", a path); its
+        ``tuning`` part says whether and how its weights learn.
     items: an :class:`ItemTower`, or "linear" / "mlp" for the projection with default settings.
     user: a user tower: "mean", "attention", "sequence" or its options (:class:`MeanUser`, ...).
     scorer: "dot", "cosine" or :class:`Cosine`\\ (temperature=...).
     loss: "bpr", "hinge", "softmax" or :class:`Hinge`\\ (margin=...).
+    negatives: "uniform", "popularity", "in-batch", "hard", "all", "unseen", or a part such as
+        ``Uniform(n=8)`` or ``Unseen(pool="train-items", per_user=True)`` (saved dict: ``{"type": ...}``).
     item_template, user_template: format strings over the item / user table fields; None picks
         a built-in template for the dataset ("" disables user text).
     cache_dir: embedding cache folder (None: no cache).
-    config: :class:`TrainConfig` (negatives, learning rate, epochs, precision, ...).
+    config: :class:`TrainConfig` (learning rate, epochs, precision, ...; negatives are the part above).
 
     Example
     -------
     >>> model = LMRanker(items=ItemTower(dim=128, graph_layers=2), user="sequence",
     ...                  scorer=Cosine(temperature=0.05), loss="softmax",
-    ...                  config=TrainConfig(sampler="unseen")).fit(split.train, split.valid)  # doctest: +SKIP
+    ...                  negatives="unseen").fit(split.train, split.valid)                   # doctest: +SKIP
     >>> model.recommend_for_profile("space opera with robots", k=5)                       # doctest: +SKIP
     """
 
     name = "lm-ranker"
-    layout = 2
+    layout = 3  # 3: the encoder's tuning and the negatives are parts (2 loads, converted: upgrade.py)
+    upgrades = {2: upgrade_layout2}
     uses_order = True
     _reps: torch.Tensor | None = None  # item representations of the fitted model (item_representations)
     _keep_reps = False
@@ -79,14 +92,15 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
     encoder_files_: dict[str, bytes] = {}  # a loaded tuned encoder's files, written again on save
 
     def __init__(self, encoder: Part = "minilm", items: Part = "linear", user: Part = "mean",
-                 scorer: Part = "dot", loss: Part = "bpr", item_template: str | None = None,
-                 user_template: str | None = None, cache_dir: str | None = DEFAULT_CACHE,
-                 config: TrainConfig | dict[str, Any] | None = None) -> None:
+                 scorer: Part = "dot", loss: Part = "bpr", negatives: Part = "uniform",
+                 item_template: str | None = None, user_template: str | None = None,
+                 cache_dir: str | None = DEFAULT_CACHE, config: TrainConfig | dict[str, Any] | None = None) -> None:
         self.encoder = encoder
         self.items = items
         self.user = user
         self.scorer = scorer
         self.loss = loss
+        self.negatives = negatives
         self.item_template = item_template
         self.user_template = user_template
         self.cache_dir = cache_dir
@@ -99,27 +113,48 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
         return cls(**preset_params(name, **overrides))
 
     # ----------------------------------------------------------------- parts
-    def _parts(self) -> tuple[Encoder, ItemTower, UserTower, Scorer, Loss]:
-        """The validated parts from what the constructor was given (shorthands, dicts, objects)."""
+    def _resolve(self) -> None:
+        """Turn what the constructor was given (shorthands, saved dicts, options objects) into
+        validated parts, once: ``encoder_``, ``items_``, ``user_``, ``scorer_``, ``loss_``, ``negatives_``."""
         owner = "LMRanker"
         encoder = Encoder(self.encoder) if isinstance(self.encoder, str) else Encoder.from_any(self.encoder)
         items = ItemTower(projection=self.items) if isinstance(self.items, str) else ItemTower.from_any(self.items)
         for part in (encoder, items):
             part.validate()
-        return (encoder, items, resolve(USER_TOWERS, self.user, owner=owner, param="user"),
-                resolve(SCORERS, self.scorer, owner=owner, param="scorer"),
-                resolve(LOSSES, self.loss, owner=owner, param="loss"))
+        self.encoder_, self.items_ = encoder, items
+        self.user_: UserTower = resolve(USER_TOWERS, self.user, owner=owner, param="user")
+        self.scorer_: Scorer = resolve(SCORERS, self.scorer, owner=owner, param="scorer")
+        self.loss_: Loss = resolve(LOSSES, self.loss, owner=owner, param="loss")
+        self.negatives_: NegativeSampling = negatives_part(self.negatives, owner)
+        if isinstance(self.negatives_, Unseen) and self.negatives_.per_user and \
+                (not isinstance(self.user_, MeanUser) or not isinstance(self.loss_, Softmax)):
+            raise ConfigError("LMRanker: Unseen(per_user=True) needs user='mean' and loss='softmax'; "
+                              f"got user={self.user_.kind!r} and loss={self.loss_.kind!r}.")
+
+    def check_params(self) -> None:
+        self._resolve()
+        self._check_config(self._train_config())
+
+    def _check_config(self, cfg: TrainConfig) -> None:
+        """TrainConfig's negatives fields belong to models without a negatives part: refuse them here."""
+        default = TrainConfig()
+        given = [name for name in CONFIG_FIELDS if getattr(cfg, name) != getattr(default, name)]
+        if given:
+            part = negatives_from_config(cfg).to_dict()
+            raise ConfigError(f"LMRanker takes its negatives as a part, not TrainConfig's {given}: "
+                              f"give negatives={part!r} (lmrec.training.negatives) and leave them out of config.")
 
     def _build(self, text: TextTable, user_text: torch.Tensor | None) -> None:
-        """Set the parts and build the network around a text table (fit and load alike)."""
-        self.encoder_, self.items_, self.user_, self.scorer_, self.loss_ = self._parts()
+        """Build the network of the resolved parts around a text table (fit and load alike)."""
         items = self.items_.build(text.table.shape[1], text.table.shape[0])
         self.net_ = LMNet(text, items, self.user_.build(items.dim, self.n_users_, user_text))
         self.module_ = self.net_
 
     def training_parts(self) -> TrainingParts:
         """The network and parts training reads (after the network is built and its graph prepared)."""
-        return TrainingParts(self.net_, self.scorer_, self.loss_, self.adj_, self.user_, self.encoder_.lr)
+        tuning = self.encoder_.tuning
+        return TrainingParts(self.net_, self.scorer_, self.loss_, self.negatives_, self.adj_, self.user_,
+                             tuning.lr if isinstance(tuning, Tuned) else None)
 
     def _prepare_graph(self) -> None:
         self.adj_ = normalized_adjacency(self.train_matrix_, self._device()) if self.items_.graph_layers else None
@@ -129,12 +164,9 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
 
     # ----------------------------------------------------------------- fitting
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
-        encoder, _, user, _, loss = self._parts()
-        cfg = self._train_config()
-        if isinstance(user, MeanUser) and user.shared_negatives and \
-                (not isinstance(loss, Softmax) or cfg.sampler != "unseen"):
-            raise ConfigError("LMRanker: MeanUser(shared_negatives=True) needs loss='softmax' and "
-                              f"config.sampler='unseen'; got loss={loss.kind!r} and sampler={cfg.sampler!r}.")
+        self._resolve()
+        encoder, cfg = self.encoder_, self._train_config()
+        self._check_config(cfg)
         self.text_ = TextSide(encoder, self.cache_dir, self.item_template, self.user_template)
         self.text_.resolve(train, "LMRanker")
         device = encoder.device or cfg.device
@@ -148,7 +180,9 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
         torch.manual_seed(cfg.seed)
         self._reps, self._keep_reps, self.encoder_files_ = None, False, {}
         self.tuned_ = TunableEncoder(encoder, device) if encoder.trainable else None
-        self._build(TunedTable(table, self.tuned_, texts, cfg.seed) if self.tuned_ else TextTable(table), user_text)
+        # the tuned table tokenizes the item texts itself: with the prefix the cached table was encoded with
+        tuned_texts = [encoder.prefix("passage") + t for t in texts]
+        self._build(TunedTable(table, self.tuned_, tuned_texts, cfg.seed) if self.tuned_ else TextTable(table), user_text)
         self._start_encoder()
         self.net_.to(cfg.device)
         self._prepare_graph()  # on the training device
@@ -261,10 +295,9 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
         """Top-k (items, scores) for a new user who liked ``items`` (raw ids, oldest first) and/or
         wrote ``profile``; returned items are raw ids too (``ids="index"``: indices both ways)."""
         scores = self.score_history(items, profile, ids=ids)[None].float()
-        if exclude_seen:
-            mask_seen(scores, self.history_row(self.item_indices(items, ids)))
-        top = torch.topk(scores, min(k, self.n_items_), dim=1)
-        return self.item_ids(top.indices.numpy()[0], ids), top.values.numpy()[0]
+        seen = self.history_row(self.item_indices(items, ids)) if exclude_seen else None
+        top, best = top_k(scores, k, seen)
+        return self.item_ids(top[0], ids), best[0]
 
     def recommend_for_profile(self, text: str, k: int = 10, *, ids: str = "raw") -> tuple[np.ndarray, np.ndarray]:
         """Top-k for a new user described only by a text profile."""
@@ -354,8 +387,8 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
         return self.text_.to_manifest()
 
     def _set_extra(self, extra: dict[str, Any]) -> None:
-        encoder = self._parts()[0]
-        self.text_ = TextSide(encoder, self.cache_dir, None, None)
+        self._resolve()
+        self.text_ = TextSide(self.encoder_, self.cache_dir, None, None)
         self.text_.set_manifest(extra)
 
     def _save_files(self, directory: Path) -> None:

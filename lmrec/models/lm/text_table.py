@@ -1,6 +1,6 @@
 """The item text embeddings an item tower reads: a fixed table for a frozen encoder.
 
-A tuned encoder (``Encoder(tune="lora" | "full")``, :mod:`lmrec.models.lm.tuned_table`) keeps the
+A tuned encoder (``Encoder(tuning=LoRA() | FullTune())``, :mod:`lmrec.models.lm.tuned_table`) keeps the
 same table, refreshed from its current weights, and re-encodes a batch's items with gradients.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""How an LMRanker trains: the loop's task for its parts (per-pair or shared-negative steps).
+"""How an LMRanker trains: the loop's task for its parts (per-pair steps, or per-user catalogue steps).
 
 Training reads the built network and parts (:class:`TrainingParts`), never the model object.
 Shapes: B training rows in a batch, m negatives per row, N items, G distinct users of a batch.
@@ -17,11 +17,12 @@ from lmrec.losses import Loss
 from lmrec.models.lm.items import Adjacency
 from lmrec.models.lm.net import LMNet
 from lmrec.models.lm.scorers import Scorer
-from lmrec.models.lm.users import MeanUser, MeanUserModule, UserTower, entries
+from lmrec.models.lm.users import MeanUserModule, UserTower, entries
 from lmrec.sparse import csr_product
 from lmrec.training.config import TrainConfig
 from lmrec.training.loop import TrainingTask
-from lmrec.training.pairwise import Negatives, pairwise_step
+from lmrec.training.negatives import NegativeSampling, Negatives, Unseen
+from lmrec.training.pairwise import pairwise_step
 
 DENSE_SCORES = 2**24  # batch x catalogue scores computed in full during training (64 MB of float32)
 BATCH_ITEMS_SHARE = 0.25  # a step projects only its batch's items when they are at most this share of the catalogue
@@ -29,13 +30,14 @@ BATCH_ITEMS_SHARE = 0.25  # a step projects only its batch's items when they are
 
 @dataclass(frozen=True)
 class TrainingParts:
-    """What an LMRanker's training reads: the built network, the scorer and loss parts, the item
-    graph (``adj``: the normalised adjacency on the training device, None without graph layers),
-    the user tower's options and the encoder's learning rate (None: the heads' rate)."""
+    """What an LMRanker's training reads: the built network, the scorer, loss and negatives parts,
+    the item graph (``adj``: the normalised adjacency on the training device, None without graph
+    layers), the user tower's options and the encoder's learning rate (None: the heads' rate)."""
 
     net: LMNet
     scorer: Scorer
     loss: Loss
+    negatives: NegativeSampling
     adj: Adjacency | None
     user: UserTower
     encoder_lr: float | None
@@ -43,15 +45,15 @@ class TrainingParts:
 
 def training_task(parts: TrainingParts, train: Interactions, cfg: TrainConfig) -> TrainingTask:
     """The :class:`TrainingTask` of a built LMRanker's parts: its step, batching and optimizer groups."""
-    net, negatives = parts.net, Negatives(train, cfg)
-    shared = isinstance(parts.user, MeanUser) and parts.user.shared_negatives
+    net, negatives = parts.net, Negatives(train, parts.negatives, cfg.seed)
+    per_user = isinstance(parts.negatives, Unseen) and parts.negatives.per_user  # ranker._resolve checked the tower
     encoder_groups = net.text.param_groups(parts.encoder_lr)
     heads = [p for name, p in net.named_parameters() if not name.startswith("text.")]
-    options = dict(groups=train.users if parts.user.grouped_batches else None,
+    options = dict(groups=train.users if parts.user.grouped_batches or per_user else None,
                    param_groups=[{"params": heads}, *encoder_groups] if encoder_groups else None,
                    after_update=net.text.after_update, before_validation=net.text.refresh)
-    if shared:  # nothing random to draw: every unseen item is a negative
-        return TrainingTask(net, shared_negatives_step(parts, train, negatives), len(train), **options)
+    if per_user:  # nothing random to draw: every unseen item is a negative
+        return TrainingTask(net, per_user_step(parts, train, negatives), len(train), **options)
     histories = train.to_csr()
     scores = TextSpaceScores(parts, histories) if text_space(net) else partial(pair_scores, parts,
                                                                                  histories=histories)
@@ -150,7 +152,7 @@ def batch_items(users: np.ndarray, pos: torch.Tensor, neg: torch.Tensor, histori
     return np.unique(np.concatenate([pos.cpu().numpy(), neg.cpu().numpy().reshape(-1), seen]))
 
 
-def shared_negatives_step(parts: TrainingParts, train: Interactions, negatives: Negatives):  # type: ignore[no-untyped-def]
+def per_user_step(parts: TrainingParts, train: Interactions, negatives: Negatives):  # type: ignore[no-untyped-def]
     """The softmax loss of a batch whose negatives are, for each positive, its user's unseen items,
     with the catalogue scored once per distinct user of the batch.
 

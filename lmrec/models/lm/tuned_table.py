@@ -38,8 +38,8 @@ class TunedTable(TextTable):
         dropout_off(encoder.model)  # training mode (for checkpointing) then computes what eval mode does
         self.encoder = encoder
         self.ids, self.mask = encoder.tokenize(texts)  # (N, L) each, on the CPU
-        self.grad_items = encoder.options.grad_items
-        self.refresh_every = encoder.options.refresh_every
+        self.grad_items = encoder.tuning.grad_items
+        self.refresh_every = encoder.tuning.refresh_every
         self.steps = 0
         self.refreshes = {"count": 0, "texts": 0, "seconds": 0.0}  # re-encodings of the whole table
         self.rng = np.random.default_rng(seed)

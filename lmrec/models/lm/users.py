@@ -49,22 +49,16 @@ class MeanUser(UserTower):
 
     history_dropout: in training, each item of a history is left out with this probability, a
         fresh draw each step (a denoising regulariser; scoring reads the whole history).
-    shared_negatives: score the catalogue once per user of a batch instead of once per training
-        pair: a user's unseen items, scored against the mean of the user's whole history, are the
-        negatives of all that user's positives (each positive still scored with itself left out
-        of the mean). Needs the softmax loss and the "unseen" sampler.
+
+    With ``negatives=Unseen(per_user=True)`` the catalogue is scored once per user of a batch
+    (:meth:`MeanUserModule.catalogue_users`).
     """
 
     kind = "mean"
     history_dropout: float = 0.0
-    shared_negatives: bool = False
 
     def validate(self) -> None:
         self.check_range("history_dropout", 0.0, 1.0)
-
-    @property
-    def grouped_batches(self) -> bool:
-        return self.shared_negatives
 
     def build(self, dim: int, n_users: int, user_text: torch.Tensor | None) -> MeanUserModule:
         return MeanUserModule(self, dim, n_users, user_text)
@@ -180,7 +174,7 @@ class MeanUserModule(UserTowerModule):
 
     def catalogue_users(self, h: torch.Tensor, group_users: np.ndarray, group: np.ndarray,
                         pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """For shared negatives: (users of the positives, each without it (B, d); the batch's
+        """For per-user catalogue negatives: (users of the positives, each without it (B, d); the batch's
         distinct users ``group_users`` on their whole training history (G, d)); row b belongs to
         ``group_users[group[b]]``."""
         history = self.training_rows(group_users)

@@ -12,8 +12,9 @@ from lmrec.errors import ArtifactError, ConfigError
 from lmrec.losses import Hinge
 from lmrec.models import LMRanker, Recommender
 from lmrec.models.lm import AttentionUser, Cosine, ItemTower, MeanUser, SequenceUser
-from lmrec.text.options import Encoder
-from lmrec.training import TrainConfig
+from lmrec.models.lm.upgrade import upgrade_layout2
+from lmrec.text.options import Encoder, Frozen, FullTune, LoRA
+from lmrec.training import Hard, TrainConfig, Uniform, Unseen
 
 CFG = TrainConfig(epochs=120, batch_size=16, lr=0.05, progress=False, seed=3)
 
@@ -21,6 +22,11 @@ CFG = TrainConfig(epochs=120, batch_size=16, lr=0.05, progress=False, seed=3)
 def fit(tiny_split, **kw):
     kw.setdefault("items", ItemTower(dim=8))
     return LMRanker(cache_dir=None, config=kw.pop("config", CFG), **kw).fit(tiny_split.train)
+
+
+def resolved(model: LMRanker) -> tuple:
+    model._resolve()
+    return model.encoder_, model.items_, model.user_, model.scorer_, model.loss_, model.negatives_
 
 
 def learns_groups(model) -> bool:
@@ -47,7 +53,7 @@ def test_shorthands_and_saved_forms_give_the_same_parts(tiny_split):
     saved = json.loads(json.dumps(full.get_params()))  # what a manifest holds
     assert saved["user"] == {"type": "sequence", "ids": False, "max_history": 50, "layers": 2, "heads": 2,
                              "dropout": 0.1}
-    assert LMRanker(**saved)._parts() == short._parts() == full._parts()
+    assert resolved(LMRanker(**saved)) == resolved(short) == resolved(full)
 
 
 def test_unseen_item_with_text_is_scored_and_ranked(tiny_split, tmp_path):
@@ -115,8 +121,58 @@ def test_models_of_the_old_layout_fail_with_a_clear_message(tiny_split, tmp_path
     manifest["params"] = {"dim": 8, "user_tower": "mean", "id_mode": "none", "heads": 1}
     (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ArtifactError, match=r"'lm-ranker' model of layout 1 \(saved by lmrec 0.1.0\); this lmrec "
-                                            r"\(0.2.0\) reads 'lm-ranker' layout 2. Retrain it"):
+                                            r"\(0.2.0\) reads 'lm-ranker' layout 3. Retrain it"):
         Recommender.load(tmp_path / "m")
+
+
+LAYOUT2 = {"encoder": {"model": "minilm", "backend": "hf", "pooling": "auto", "max_length": 128, "batch_size": 64,
+                       "tune": "frozen", "lora": {"rank": 8, "alpha": 16.0, "dropout": 0.05, "targets": None},
+                       "lr": None, "grad_items": 256, "refresh_every": 100, "checkpointing": False,
+                       "dtype": "float32", "device": None},
+           "user": {"type": "mean", "ids": False, "history_dropout": 0.0, "shared_negatives": True}}
+
+
+def test_models_of_layout_2_load_with_their_tuning_and_negatives_as_parts(tiny_split, tmp_path):
+    model = fit(tiny_split, encoder=Encoder(), scorer=Cosine(), loss="softmax",
+                negatives=Unseen(pool="train-items", per_user=True),
+                config=TrainConfig(epochs=2, batch_size=16, progress=False))
+    model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    params = manifest["params"]
+    assert manifest["layout"] == 3 and params["encoder"]["tuning"] == {"type": "frozen"}
+    # as layout 2 wrote it: flat encoder fields, negatives in the config, the per-user softmax in the tower
+    manifest["layout"] = 2
+    params.pop("negatives")
+    params["encoder"] = {**LAYOUT2["encoder"], "model": params["encoder"]["model"]}
+    params["user"] = LAYOUT2["user"]
+    params["config"] = {**params["config"], "sampler": "unseen", "negative_pool": "train-items", "n_negatives": 1}
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
+    back = Recommender.load(tmp_path / "m")
+    assert back.get_params()["negatives"] == {"type": "unseen", "pool": "train-items", "per_user": True}
+    assert back.get_params()["user"] == {"type": "mean", "ids": False, "history_dropout": 0.0}
+    assert back.text_side().options.tuning == Frozen()
+    np.testing.assert_allclose(back.score(np.arange(20), ids="index"), model.score(np.arange(20), ids="index"),
+                               rtol=1e-5, atol=1e-6)
+    again = back.fit(tiny_split.train)  # the converted parameters train as they are
+    assert again.training_parts().negatives == Unseen(pool="train-items", per_user=True)
+
+
+def test_layout_2_parameters_convert_field_by_field():
+    lora = {**LAYOUT2["encoder"], "tune": "lora", "lora": {"rank": 4, "alpha": 8.0, "dropout": 0.0,
+                                                             "targets": ["query"]}, "lr": 5e-4, "grad_items": 32}
+    got = upgrade_layout2({"encoder": lora, "user": "sequence",
+                           "config": {"sampler": "hard", "n_negatives": 4, "hard_pool": 3, "lr": 0.01}})
+    assert got["encoder"]["tuning"] == {"type": "lora", "lr": 5e-4, "grad_items": 32, "refresh_every": 100,
+                                        "checkpointing": False, "rank": 4, "alpha": 8.0, "dropout": 0.0,
+                                        "targets": ["query"]}
+    assert Encoder.from_dict(got["encoder"]).tuning == LoRA(4, 8.0, 0.0, ["query"], lr=5e-4, grad_items=32)
+    assert got["negatives"] == {"type": "hard", "n": 4, "pool": "all-items", "factor": 3}
+    assert got["config"] == {"lr": 0.01} and got["user"] == "sequence"
+    assert upgrade_layout2({"encoder": "mpnet"}) == {"encoder": "mpnet", "config": None,
+                                                      "negatives": {"type": "uniform", "n": 1, "pool": "all-items"}}
+    with pytest.raises(ConfigError, match=r"Encoder fields \['grad_items', 'tune'\] moved into its tuning part; "
+                                          r"write \{'type': 'full', 'grad_items': 8\} as 'tuning'"):
+        Encoder.from_dict({"model": "minilm", "tune": "full", "grad_items": 8})
 
 
 def test_user_text_is_used(data_dir):
@@ -148,11 +204,18 @@ def test_errors_name_the_part_and_the_value(tiny_split):
         fit(tiny_split, items=ItemTower(history_ids=True))
     with pytest.raises(ConfigError, match="Unknown SequenceUser field"):
         fit(tiny_split, user={"type": "sequence", "history": 3})
-    with pytest.raises(ConfigError, match="'tune' parameter of Encoder must be one of 'frozen', 'lora', 'full'"):
-        fit(tiny_split, encoder=Encoder(tune="half"))
-    with pytest.raises(ConfigError, match="shared_negatives=True\\) needs loss='softmax' and config.sampler='unseen'; "
-                                          "got loss='bpr' and sampler='uniform'"):
-        fit(tiny_split, user=MeanUser(shared_negatives=True))
+    with pytest.raises(ConfigError, match="'tuning' parameter of Encoder must be one of 'frozen', 'lora', 'full'; "
+                                          "got 'half'"):
+        fit(tiny_split, encoder=Encoder(tuning="half"))
+    with pytest.raises(ConfigError, match=r"Unseen\(per_user=True\) needs user='mean' and loss='softmax'; "
+                                          "got user='mean' and loss='bpr'"):
+        fit(tiny_split, negatives=Unseen(per_user=True))
+    with pytest.raises(ConfigError, match="'negatives' parameter of LMRanker must be one of 'uniform', 'popularity', "
+                                          "'in-batch', 'hard', 'all', 'unseen'; got 'hardest'"):
+        fit(tiny_split, negatives="hardest")
+    with pytest.raises(ConfigError, match=r"LMRanker takes its negatives as a part, not TrainConfig's \['sampler', "
+                                          r"'n_negatives'\]: give negatives=\{'type': 'hard', 'n': 4"):
+        fit(tiny_split, config=TrainConfig(sampler="hard", n_negatives=4))
     bare = tiny_split.train
     bare.item_table = pd.DataFrame(index=range(10))
     with pytest.raises(ConfigError, match="LMRanker needs item text, but the item table of 'tiny' has no field"):
@@ -171,8 +234,11 @@ def test_errors_name_the_part_and_the_value(tiny_split):
     (Hinge(margin=0), r"'margin' parameter of Hinge must be a number > 0; got 0"),
     (Encoder(max_length=0), r"'max_length' parameter of Encoder must be a number >= 1; got 0"),
     (Encoder(pooling="max"), r"'pooling' parameter of Encoder must be one of 'auto', 'mean', 'cls', 'last'; got 'max'"),
-    (Encoder(refresh_every=-1), r"'refresh_every' parameter of Encoder must be a number >= 0; got -1"),
-    (Encoder(lr=0.0), r"'lr' parameter of Encoder must be a number > 0; got 0.0"),
+    (Encoder(tuning=LoRA(refresh_every=-1)), r"'refresh_every' parameter of LoRA must be a number >= 0; got -1"),
+    (Encoder(tuning=FullTune(lr=0.0)), r"'lr' parameter of FullTune must be a number > 0; got 0.0"),
+    (Uniform(n=0), r"'n' parameter of Uniform must be a number >= 1; got 0"),
+    (Hard(factor=0), r"'factor' parameter of Hard must be a number >= 1; got 0"),
+    (Unseen(pool="warm"), r"'pool' parameter of Unseen must be one of 'all-items', 'train-items'; got 'warm'"),
     (TrainConfig(grad_accum=0), r"'grad_accum' parameter of TrainConfig must be a number > 0; got 0"),
     (TrainConfig(negative_pool="warm"), r"'negative_pool' parameter of TrainConfig must be one of 'all-items', "
                                         r"'train-items'; got 'warm'"),

@@ -10,7 +10,7 @@ from lmrec.data.synthetic import generate
 from lmrec.models import LMRanker
 from lmrec.models.lm import AttentionUser, ItemTower, MeanUser, SequenceUser
 from lmrec.models.lm import training as lm_training
-from lmrec.training import TrainConfig
+from lmrec.training import TrainConfig, Uniform
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,8 @@ def catalogue():
     {"items": ItemTower(dim=8, ids=True), "user": SequenceUser(max_history=6, dropout=0.0)},
 ], ids=["mean", "attention", "sequence"])
 def test_batch_items_only_equals_the_whole_catalogue(catalogue, parts, monkeypatch, tmp_path):
-    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, n_negatives=4, progress=False, seed=5)
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, progress=False, seed=5)
+    parts = {**parts, "negatives": Uniform(4)}
     scores = {}
     for share in (0.0, 1.0):  # 0: every step projects the whole catalogue; 1: only the batch's items
         monkeypatch.setattr(lm_training, "BATCH_ITEMS_SHARE", share)
@@ -43,13 +44,14 @@ def test_batch_items_cover_positives_negatives_and_histories(catalogue):
 
 
 @pytest.mark.parametrize("parts, sampler, dense", [
-    ({"items": ItemTower(dim=8)}, "uniform", True),
-    ({"items": ItemTower(dim=8, ids=True, history_ids=True), "user": MeanUser(ids=True)}, "uniform", True),
+    ({"items": ItemTower(dim=8)}, Uniform(4), True),
+    ({"items": ItemTower(dim=8, ids=True, history_ids=True), "user": MeanUser(ids=True)}, Uniform(4), True),
     ({"items": ItemTower(dim=8), "loss": "softmax"}, "unseen", True),  # every unseen item a negative
     ({"items": ItemTower(dim=8, ids=True), "loss": "softmax"}, "unseen", False),
 ], ids=["text", "ids", "catalogue-negatives", "catalogue-negatives-gathered"])
 def test_text_space_means_equal_projected_means(catalogue, parts, sampler, dense, monkeypatch, tmp_path):
-    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, n_negatives=4, sampler=sampler, progress=False, seed=5)
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, progress=False, seed=5)
+    parts = {**parts, "negatives": sampler}
     if not dense:  # scores through v[candidates] instead of a gather from all (B, K) scores
         monkeypatch.setattr(lm_training, "score_all_rows", lambda *sizes: False)
     scores, used = {}, []
@@ -85,9 +87,9 @@ def test_text_space_applies_to_frozen_affine_mean_models_only(catalogue, tmp_pat
 def test_bf16_autocast_trains_graph_and_sequence_towers(catalogue, tmp_path):
     """The P3 parts (IDs, graph propagation, sequence tower) under bf16 autocast: the sparse graph
     product meets bf16 item rows; the model trains and its weights stay float32."""
-    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.01, n_negatives=4, precision="bf16", progress=False, seed=5)
+    cfg = TrainConfig(epochs=2, batch_size=64, lr=0.01, precision="bf16", progress=False, seed=5)
     model = LMRanker(cache_dir=tmp_path, config=cfg, items=ItemTower(dim=8, ids=True, graph_layers=2),
-                     user=SequenceUser(ids=True, max_history=6), scorer="cosine").fit(catalogue)
+                     user=SequenceUser(ids=True, max_history=6), scorer="cosine", negatives=Uniform(4)).fit(catalogue)
     assert np.isfinite(model.score(np.arange(5), ids="index")).all()
     assert len(model.training_log_) == 2 and model.training_log_[-1]["loss"] < model.training_log_[0]["loss"] * 1.5
     assert all(p.dtype == torch.float32 for p in model.module_.parameters())

@@ -1,4 +1,4 @@
-"""Encoder tuning inside LMRanker: LoRA and full modes, the refreshed table, adapters on disk."""
+"""Encoder tuning inside LMRanker: the LoRA and full tuning parts, the refreshed table, adapters on disk."""
 from __future__ import annotations
 
 import json
@@ -12,23 +12,24 @@ from lmrec.errors import ArtifactError, ConfigError
 from lmrec.models import LMRanker, Recommender
 from lmrec.models.lm import Cosine, ItemTower
 from lmrec.models.lm.tuned_table import TunedTable
-from lmrec.text.options import Encoder, LoRA
+from lmrec.text.options import TUNINGS, Encoder, FullTune, LoRA
 from lmrec.text.tuning import TunableEncoder
 from lmrec.training import TrainConfig
 
 CFG = TrainConfig(epochs=40, batch_size=16, lr=0.05, progress=False, seed=3)
 
 
-def tuned(tiny_split, tiny_encoder, tune: str, **encoder) -> LMRanker:
-    options = Encoder(tiny_encoder, tune=tune, lr=5e-3, refresh_every=2, **encoder)
+def tuned(tiny_split, tiny_encoder, tune: str, rank: int | None = None) -> LMRanker:
+    fields = {"rank": rank} if rank is not None and tune == "lora" else {}
+    options = Encoder(tiny_encoder, tuning=TUNINGS[tune](lr=5e-3, refresh_every=2, **fields))
     return LMRanker(encoder=options, items=ItemTower(dim=8), scorer=Cosine(0.2), loss="softmax", cache_dir=None,
                     config=CFG).fit(tiny_split.train)
 
 
 @pytest.mark.parametrize("tune", ["lora", "full"])
 def test_tuning_changes_the_encoder_and_round_trips(tiny_split, tiny_encoder, tmp_path, tune):
-    model = tuned(tiny_split, tiny_encoder, tune, lora=LoRA(rank=4))
-    frozen = TunableEncoder(Encoder(tiny_encoder, tune="full"))  # the pretrained weights
+    model = tuned(tiny_split, tiny_encoder, tune, rank=4)
+    frozen = TunableEncoder(Encoder(tiny_encoder, tuning=FullTune()))  # the pretrained weights
     ids, mask = frozen.tokenize(["mango"])
     before = frozen.encode(ids, mask)[0]
     after = torch.from_numpy(model.text_.encode(["mango"], cache=False))[0]
@@ -48,14 +49,14 @@ def test_tuning_changes_the_encoder_and_round_trips(tiny_split, tiny_encoder, tm
 
 
 def test_lora_trains_only_the_adapters(tiny_encoder):
-    enc = TunableEncoder(Encoder(tiny_encoder, tune="lora", lora=LoRA(rank=2, targets=["query", "value"])))
+    enc = TunableEncoder(Encoder(tiny_encoder, tuning=LoRA(rank=2, targets=["query", "value"])))
     names = [n for n, p in enc.model.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n for n in names)
     assert sum(p.numel() for p in enc.trainable_parameters()) == 2 * 2 * (2 * 32 * 2)  # 2 layers x (q, v) x (A, B)
 
 
 def test_the_refreshed_table_equals_a_fresh_encoding(tiny_split, tiny_encoder):
-    enc = TunableEncoder(Encoder(tiny_encoder, tune="full", grad_items=3))
+    enc = TunableEncoder(Encoder(tiny_encoder, tuning=FullTune(grad_items=3)))
     texts = [f"item {i} {t}" for i, t in enumerate(tiny_split.train.item_table["title"])]
     table = TunedTable(torch.zeros(len(texts), 32), enc, texts)
     opt = torch.optim.SGD(enc.parameters(), lr=0.5)
@@ -81,7 +82,7 @@ def test_the_refreshed_table_equals_a_fresh_encoding(tiny_split, tiny_encoder):
 def test_fresh_vectors_are_written_back_without_dropout(tiny_split, tiny_encoder):
     """The encoder's dropout stays off in training: the vectors a step writes back into the table
     are the ones a refresh at the same weights would give."""
-    enc = TunableEncoder(Encoder(tiny_encoder, tune="lora", grad_items=4))
+    enc = TunableEncoder(Encoder(tiny_encoder, tuning=LoRA(grad_items=4)))
     texts = [f"item {i} {t}" for i, t in enumerate(tiny_split.train.item_table["title"])]
     ids, mask = enc.tokenize(texts)
     table = TunedTable(torch.zeros(len(texts), 32), enc, texts)
@@ -98,7 +99,7 @@ def test_fresh_vectors_are_written_back_without_dropout(tiny_split, tiny_encoder
 def test_the_gradient_estimate_is_unbiased(tiny_split, tiny_encoder):
     """Averaged over many draws, the sampled, weighted gradient equals the gradient with every item
     of the loss encoded fresh."""
-    enc = TunableEncoder(Encoder(tiny_encoder, tune="lora", lora=LoRA(rank=2), grad_items=3))
+    enc = TunableEncoder(Encoder(tiny_encoder, tuning=LoRA(rank=2, grad_items=3)))
     texts = [f"item {i} {t}" for i, t in enumerate(tiny_split.train.item_table["title"])]
     ids, mask = enc.tokenize(texts)
     table = TunedTable(enc.encode(ids, mask), enc, texts, seed=1)
@@ -121,7 +122,7 @@ def test_the_gradient_estimate_is_unbiased(tiny_split, tiny_encoder):
 
 
 def test_a_batch_over_the_whole_catalogue_samples_its_negatives(tiny_encoder):
-    enc = TunableEncoder(Encoder(tiny_encoder, tune="full", grad_items=5))
+    enc = TunableEncoder(Encoder(tiny_encoder, tuning=FullTune(grad_items=5)))
     table = TunedTable(torch.zeros(10, 32), enc, [str(i) for i in range(10)])
     everything = torch.arange(10).expand(100, -1)  # the "all"/"unseen" samplers
     index, weight = table.chosen(torch.tensor([3]), everything)
@@ -139,28 +140,33 @@ def test_a_missing_or_corrupt_adapter_is_refused(tiny_split, tiny_encoder, tmp_p
     (tmp_path / "m" / "encoder" / "adapter_model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(ArtifactError, match="cannot load the LoRA adapters"):
         Recommender.load(tmp_path / "m")
-    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["params"]["encoder"]["tune"] == "lora"
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["params"]["encoder"]["tuning"]["type"] == "lora"
 
 
 def test_encoder_options_are_validated(tiny_split):
     with pytest.raises(ConfigError, match="'rank' parameter of LoRA must be a number >= 1; got 0"):
-        Encoder(tune="lora", lora=LoRA(rank=0)).validate()
-    with pytest.raises(ConfigError, match="tune='lora' needs backend='hf'"):
-        Encoder(tune="lora", backend="sentence-transformers").validate()
-    with pytest.raises(ConfigError, match="dtype='int8' quantises a frozen encoder"):
-        Encoder(tune="full", dtype="int8").validate()
+        Encoder(tuning=LoRA(rank=0)).validate()
+    with pytest.raises(ConfigError, match="tuning='lora' needs backend='hf'"):
+        Encoder(tuning="lora", backend="sentence-transformers").validate()
+    with pytest.raises(ConfigError, match="dtype='int8' quantises a frozen encoder; got tuning='full'"):
+        Encoder(tuning=FullTune(), dtype="int8").validate()
     with pytest.raises(ConfigError, match="'targets' parameter of LoRA must be a non-empty list"):
-        Encoder(lora={"targets": []}).validate()
-    assert Encoder.from_dict(Encoder(tune="lora", lora=LoRA(rank=3)).to_dict()).lora == LoRA(rank=3)
+        Encoder(tuning={"type": "lora", "targets": []}).validate()
+    with pytest.raises(ConfigError, match=r"Unknown FullTune field\(s\) \['rank'\]"):
+        Encoder(tuning={"type": "full", "rank": 4})  # a field of another part
+    assert Encoder.from_dict(Encoder(tuning=LoRA(rank=3)).to_dict()).tuning == LoRA(rank=3)
+    assert Encoder(tuning="full").tuning == FullTune() and not Encoder().trainable and Encoder(tuning="lora").trainable
 
 
 @pytest.mark.parametrize("tune", ["lora", "full"])
 def test_training_from_a_tuned_model_starts_from_its_encoder(tiny_split, tiny_encoder, tmp_path, tune):
     """A retraining round (fit(init_from=current)) keeps the tuned encoder, fresh or loaded from disk."""
-    first = tuned(tiny_split, tiny_encoder, tune, lora=LoRA(rank=4))
+    first = tuned(tiny_split, tiny_encoder, tune, rank=4)
     first.save(tmp_path / "m")
     for source in (first, Recommender.load(tmp_path / "m")):
-        again = LMRanker(**{**first.get_params(), "encoder": Encoder.from_dict({**first.encoder_.to_dict(), "lr": 1e-12}),
+        again = LMRanker(**{**first.get_params(), "encoder": Encoder.from_dict({**first.encoder_.to_dict(),
+                                                                         "tuning": {**first.encoder_.tuning.to_dict(),
+                                                                                    "lr": 1e-12}}),
                             "config": TrainConfig(epochs=1, batch_size=16, lr=1e-12, progress=False)})
         again.fit(tiny_split.train, init_from=source)
         np.testing.assert_allclose(again.text_.encode(["mango"], cache=False), first.text_.encode(["mango"], cache=False),
@@ -171,7 +177,7 @@ def test_training_from_a_tuned_model_starts_from_its_encoder(tiny_split, tiny_en
 def test_gradient_checkpointing_recomputes_the_layers_in_a_tuning_step(tiny_split, tiny_encoder, checkpointing):
     """Checkpointing trades compute for memory: the backward runs each encoder layer's forward
     again. The tuned encoder trains without dropout, so the values and gradients do not change."""
-    enc = TunableEncoder(Encoder(tiny_encoder, tune="lora", lora=LoRA(rank=2), checkpointing=checkpointing))
+    enc = TunableEncoder(Encoder(tiny_encoder, tuning=LoRA(rank=2, checkpointing=checkpointing)))
     texts = [f"item {i} {t}" for i, t in enumerate(tiny_split.train.item_table["title"])]
     table = TunedTable(torch.zeros(len(texts), 32), enc, texts)
     table.train()

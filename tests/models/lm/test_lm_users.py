@@ -1,4 +1,4 @@
-"""User towers: one mean implementation (leave-one-out, history dropout, shared negatives)."""
+"""User towers: one mean implementation (leave-one-out, history dropout, per-user catalogue negatives)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,15 +7,17 @@ import torch
 
 from lmrec.models import LMRanker
 from lmrec.models.lm import Cosine, ItemTower, MeanUser
-from lmrec.models.lm.training import shared_negatives_step
+from lmrec.models.lm.training import per_user_step
 from lmrec.models.lm.users import history_sums, leave_out
-from lmrec.training import Negatives, TrainConfig
+from lmrec.training import Negatives, TrainConfig, Unseen
 
-SHARED = TrainConfig(epochs=120, batch_size=16, lr=0.05, sampler="unseen", progress=False, seed=3)
+SHARED = TrainConfig(epochs=120, batch_size=16, lr=0.05, progress=False, seed=3)
+PER_USER = Unseen(per_user=True)
 
 
 def fit(tiny_split, **kw) -> LMRanker:
     kw.setdefault("items", ItemTower(dim=8))
+    kw.setdefault("negatives", PER_USER)
     return LMRanker(cache_dir=None, scorer=Cosine(), loss="softmax", config=kw.pop("config", SHARED),
                     **kw).fit(tiny_split.train)
 
@@ -29,19 +31,20 @@ def test_leave_out_removes_an_item_only_from_rows_that_have_it():
     torch.testing.assert_close(counts, torch.tensor([1.0, 2.0, 1.0]))
 
 
-def test_shared_negatives_learn_and_equal_the_per_pair_softmax(tiny_split):
+def test_per_user_negatives_learn_and_equal_the_per_pair_softmax(tiny_split):
     """The batch loss must equal, pair by pair, the softmax of the positive (its user's mean without
     it) against the user's unseen items (scored from the user's whole history)."""
-    model = fit(tiny_split, user=MeanUser(shared_negatives=True))
+    model = fit(tiny_split, user=MeanUser())
+    assert model.training_parts().negatives == PER_USER
     scores = model.score([0, 10], ids="index")
     assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
 
-    model = fit(tiny_split, items=ItemTower(dim=8, ids=True, graph_layers=1), user=MeanUser(ids=True,
-                shared_negatives=True), config=TrainConfig(epochs=2, batch_size=16, sampler="unseen", progress=False))
+    model = fit(tiny_split, items=ItemTower(dim=8, ids=True, graph_layers=1), user=MeanUser(ids=True),
+                config=TrainConfig(epochs=2, batch_size=16, progress=False))
     train = tiny_split.train
     rows = np.arange(0, 40, 3)
     pos, users = torch.as_tensor(train.items[rows]), train.users[rows]
-    step = shared_negatives_step(model.training_parts(), train, Negatives(train, SHARED))
+    step = per_user_step(model.training_parts(), train, Negatives(train, PER_USER))
     with torch.no_grad():
         got = step(rows)
         net, tau = model.net_, model.scorer_.temperature
@@ -65,7 +68,7 @@ def test_shared_negatives_learn_and_equal_the_per_pair_softmax(tiny_split):
 
 def test_history_ids_give_items_their_own_part_in_histories(tiny_split):
     model = fit(tiny_split, items=ItemTower(dim=8, ids=True, history_ids=True, graph_layers=1),
-                user=MeanUser(shared_negatives=True))
+                user=MeanUser())
     tower = model.net_.items
     assert tower.history_id.weight.abs().sum() > 0  # trained
     with torch.no_grad():
@@ -76,7 +79,7 @@ def test_history_ids_give_items_their_own_part_in_histories(tiny_split):
 
 
 def test_history_dropout_reads_a_random_part_of_each_history_in_training_only(tiny_split):
-    model = fit(tiny_split, user=MeanUser(shared_negatives=True, history_dropout=0.4))
+    model = fit(tiny_split, user=MeanUser(history_dropout=0.4))
     scores = model.score([0, 10], ids="index")
     assert scores[0, 3] > scores[0, 4:8].max() and scores[1, 7] > scores[1, 0:4].max()
     tower = model.net_.users
