@@ -167,7 +167,8 @@ def compare(
                                 lambda ctx, key, m=fresh, s=sp_, e=evaluator, t=label:
                                 fit_evaluate(m, s, e, t, progress),
                                 cache=not saved))
-    results = run_cells(planned, CellStore(cache_dir), progress=progress, desc="compare")
+    results = run_cells(planned, CellStore(cache_dir), progress=progress, desc="compare",
+                        cell_lines=False)  # fit_evaluate prints its own line per model
     by_name: dict[str, list[dict[str, Any]]] = {n: [] for n in named}
     for cell, result in results.cells:
         by_name[cell.params["name"]].append(result)

@@ -9,6 +9,7 @@ re-runs only what is new, and a code change re-runs what it may have changed. ``
 from __future__ import annotations
 
 import multiprocessing
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -90,18 +91,23 @@ def _isolated(cell: Cell, context: Any, store: CellStore, code: str) -> None:
 
 def run_cells(planned: list[Cell], store: CellStore, *, context: Any = None, code: str | None = None,
               report_only: bool = False, keep_stale: bool = False, isolate: bool = False, progress: bool = True,
-              desc: str = "cells", results: RunResults | None = None) -> RunResults:
+              cell_lines: bool = True, desc: str = "cells", results: RunResults | None = None) -> RunResults:
     """Compute the planned cells the store lacks, or holds from another code version, and return every one.
 
     ``keep_stale``: reuse a stored cell whatever code computed it (compute only missing cells).
     ``report_only``: compute nothing; report the stored cells (any code version) and count the rest missing.
-    ``isolate``: compute each cell in its own forked process (its ``peak_rss_mb`` is then the cell's own;
-    in-process it is the process's peak so far).
+    ``progress``: a bar over the cells on a terminal; elsewhere (a log, a pipe) a line per computed cell,
+    unless ``cell_lines=False`` (a caller that prints its own). ``isolate``: compute each cell in its own
+    forked process (its ``peak_rss_mb`` is then the cell's own; in-process it is the process's peak so far).
     """
     results = results if results is not None else RunResults()
     code = results.code = code or code_version()
     start = time.perf_counter()
-    for cell in tqdm(planned, desc=desc, disable=not progress):
+    # the bar only on a terminal (tqdm's disable=None); in a log or a pipe, a line per computed cell instead
+    bar = tqdm(planned, desc=desc, disable=None if progress else True)
+    lines = progress and cell_lines and bar.disable
+    for i, cell in enumerate(bar, 1):
+        done_before, began = results.computed, time.perf_counter()
         cell.key = cell_key(cell.section, cell.params)
         found = store.get(cell.key) if cell.cache else None
         if found is not None and (found.code == code or keep_stale or report_only):
@@ -120,6 +126,9 @@ def run_cells(planned: list[Cell], store: CellStore, *, context: Any = None, cod
                 store.put(found)
             results.computed += 1
         assert found is not None
+        if lines and done_before < results.computed:  # this cell was computed now
+            tqdm.write(f"{desc} [{i}/{len(planned)}] {cell.key}: computed in {time.perf_counter() - began:.1f} s",
+                       file=sys.stderr)
         results.cells.append((cell, {**found.result, **({"arrays": found.arrays} if found.arrays else {})}))
         results.codes[cell.key] = found.code
     results.seconds = time.perf_counter() - start
