@@ -56,6 +56,7 @@ bench: setup
 	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) -m benchmarks.lm_ranker
 	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) -m benchmarks.serving
 	HF_HUB_OFFLINE=1 $(PY) -m benchmarks.reloads
+	LMREC_DATA_DIR=$(DATA_DIR) HF_HUB_OFFLINE=1 $(PY) -m benchmarks.main_job
 
 # the documentation site (MkDocs + Material + mkdocstrings, from lmrec[docs]) into site/; --strict: a broken
 # link or API reference fails the build, as in tests/test_docs.py

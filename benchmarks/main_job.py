@@ -8,6 +8,7 @@ its own process; writes benchmarks/results/main_job.{md,json}. Run it alone: its
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -50,21 +51,16 @@ def run_once(argv: list[str], home: Path, out: Path) -> dict[str, Any]:
     ndcg = {row["name"]: row["means"]["ndcg@10"] for row in report["rows"]}
     fit = {row["name"]: row.get("fit_seconds") for row in report["rows"]}
     epochs = [line for line in done.stderr.splitlines() if re.search(r" epoch \d+/\d+:", line)]
-    return {"wall_s": round(wall, 1), "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
-            "ndcg@10": ndcg, "fit_s": fit, "epoch_lines": len(epochs)}
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "ndcg@10": ndcg, "fit_s": fit, "epoch_lines": len(epochs)}
 
 
-def main() -> int:
-    argv = main_job_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "home"
-        runs = {"cold cache": run_once(argv, home, Path(tmp) / "cold"),
-                "warm cache": run_once(argv, home, Path(tmp) / "warm")}
-    info = {**run_info(), "main_job": shlex.join(argv), "runs": runs}
-    atomic_write_text(RESULTS / "main_job.json", json.dumps(info, indent=1) + "\n")
+def page(info: dict[str, Any]) -> ResultsPage:
+    """The results page of a run's record (``main_job.json``)."""
+    runs = info["runs"]
     models = list(runs["cold cache"]["ndcg@10"])
     table = Table("", ["run", "wall s", "CPU s (user + sys)", "within 5 min", "order by test NDCG@10"],
-                  [[name, r["wall_s"], r["cpu_s"], "yes" if r["wall_s"] <= TARGET_S else "no",
+                  [[name, f"{r['wall_s']:.0f}", f"{r['cpu_s']:.0f}", "yes" if r["wall_s"] <= TARGET_S else "no",
                     " > ".join(sorted(r["ndcg@10"], key=r["ndcg@10"].get, reverse=True))] for name, r in runs.items()],
                   "The main job: `lmrec compare` with the Makefile's MAIN_JOB (installation not included).")
     cold = runs["cold cache"]
@@ -75,11 +71,27 @@ def main() -> int:
                  "The epoch budgets (LM ranker 18, BPR-MF 36) were chosen on P3 validation (see the Makefile)."]
     per_model = Table("Test NDCG@10 per model", ["model", *runs],
                       [[m, *[f"{r['ndcg@10'][m]:.4f}" for r in runs.values()]] for m in models])
-    page = ResultsPage("How long the main job takes", "Does `make run` finish within 5 minutes on 2 cores?", table,
+    return ResultsPage("How long the main job takes", "Does `make run` finish within 5 minutes on 2 cores?", table,
                        sentences, [header(info), f"MAIN_JOB: `{info['main_job']}`", per_model],
                        regenerate="python -m benchmarks.main_job")
-    page.write(RESULTS / "main_job.md")
-    print(page.markdown())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--report", action="store_true", help="rebuild main_job.md from main_job.json, run nothing")
+    if parser.parse_args(argv).report:
+        info = json.loads((RESULTS / "main_job.json").read_text())
+    else:
+        job = main_job_args()
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Path(tmp) / "home"
+            runs = {"cold cache": run_once(job, home, Path(tmp) / "cold"),
+                    "warm cache": run_once(job, home, Path(tmp) / "warm")}
+        info = {**run_info(), "main_job": shlex.join(job), "runs": runs}
+        atomic_write_text(RESULTS / "main_job.json", json.dumps(info, indent=1) + "\n")
+    result = page(info)
+    result.write(RESULTS / "main_job.md")
+    print(result.markdown())
     return 0
 
 
