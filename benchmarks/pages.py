@@ -62,7 +62,7 @@ def from_cells(name: str) -> ResultsPage | None:
         cells = [(c.params, {**c.result, "arrays": c.arrays}) for c in stored if c.section == section_name(gname, grid)]
         if cells:
             pages.append(grid_page(spec.name, grid.question or spec.name, cells, grid.protocols, grid.models,
-                                   grid_metrics(spec, grid), grid.reference, f"lmrec study {SPECS.name}/{name}.toml "
+                                   grid_metrics(spec, grid), grid.reference, f"lmrec study benchmarks/specs/{name}.toml "
                                    f"&& python -m benchmarks.pages {name}", [c for _, c in cells if "date" in c]))
     return pages[0] if pages else None
 
@@ -336,7 +336,10 @@ OWN = {"reproduce"}  # pages built from their cells by their own function, not t
 def write(name: str) -> Path:
     """Rebuild ``name``'s page: from its spec's stored cells when there are any, else its committed JSON."""
     build, path = PAGES[name]
-    page = (from_cells(name) if (SPECS / f"{name}.toml").exists() and name not in OWN else None) or build()
+    page = from_cells(name) if (SPECS / f"{name}.toml").exists() and name not in OWN else None
+    if page is not None and (RESULTS / path).exists() and MARK in (RESULTS / path).read_text():
+        page.appendix += [MARK, _demote(_body(name))]  # what the benchmark script wrote (its searches) stays below
+    page = page or build()
     page.write(RESULTS / path)
     return RESULTS / path
 

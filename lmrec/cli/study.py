@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from typing import Any
 
 from lmrec.extras import require
@@ -47,6 +46,6 @@ def add_study_command(sub: Any) -> None:
                        help="reuse cells stored by another code version; compute only the missing ones")
     stale.add_argument("--recompute-stale", action="store_true",
                        help="recompute cells stored by another code version, though the spec says keep_stale")
-    p.add_argument("--progress", type=lambda s: s.lower() != "false", default=sys.stderr.isatty(),
-                   help="progress bar over cells (true/false)")
+    p.add_argument("--progress", type=lambda s: s.lower() != "false", default=True,
+                   help="progress (true/false): a bar over cells on a terminal, else a line per computed cell")
     p.set_defaults(func=cmd_study)

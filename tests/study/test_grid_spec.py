@@ -35,20 +35,23 @@ isolate = true
 """
 
 
-def _study(capsys, *argv: str) -> dict:
+def _study(capsys, *argv: str, progress: str = "false") -> dict:
+    """Run ``lmrec study`` in process: its JSON summary, with what it wrote to stderr under "stderr"."""
     from lmrec.cli import main
 
-    assert main(["study", *argv, "--progress", "false"]) == 0
-    out = capsys.readouterr().out
-    return json.loads(out[out.index("{"):])
+    assert main(["study", *argv, "--progress", progress]) == 0
+    captured = capsys.readouterr()
+    return {**json.loads(captured.out[captured.out.index("{"):]), "stderr": captured.err}
 
 
 def test_a_grid_spec_runs_through_the_command_and_a_rerun_trains_nothing(data_dir, tmp_path, capsys, monkeypatch):
     spec = tmp_path / "grid.toml"
     spec.write_text(SPEC.format(data_dir=data_dir))
     out = tmp_path / "report"
-    first = _study(capsys, str(spec), "--out", str(out))
+    first = _study(capsys, str(spec), "--out", str(out), progress="true")
     assert (first["cells"], first["computed"], first["reused"]) == (3, 3, 0)
+    # off a terminal (captured stderr), a line per computed cell instead of a redrawn bar
+    assert first["stderr"].count(": computed in ") == 3 and "\r" not in first["stderr"], first["stderr"]
     cells = [json.loads(p.read_text()) for p in (out / "cells").glob("*.json")]
     knn = next(c for c in cells if c["params"]["name"] == "knn")
     assert knn["params"]["model"] == ["itemknn", {"k": 50}]  # per_protocol over the model's own k
@@ -56,8 +59,9 @@ def test_a_grid_spec_runs_through_the_command_and_a_rerun_trains_nothing(data_di
 
     fits: list[str] = []
     monkeypatch.setattr(ItemKNN, "fit", lambda self, *a, **k: fits.append("knn") or self)
-    again = _study(capsys, str(spec), "--out", str(out))
+    again = _study(capsys, str(spec), "--out", str(out), progress="true")
     assert (again["computed"], again["reused"], fits) == (0, 3, [])
+    assert ": computed in " not in again["stderr"]
 
     md = (out / "report.md").read_text()
     assert "## Does item-kNN beat popularity on P3?" in md
