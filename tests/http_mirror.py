@@ -21,6 +21,17 @@ def zip_ml100k(src: Path) -> bytes:
 
 
 @contextmanager
+def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run ``handler`` on 127.0.0.1 in a background thread; yields its base URL (ending in "/")."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+
+
+@contextmanager
 def serve_folder(root: Path) -> Iterator[str]:
     """Serve ``root`` quietly over HTTP; yields its base URL (ending in "/")."""
 
@@ -31,9 +42,5 @@ def serve_folder(root: Path) -> Iterator[str]:
         def log_message(self, *a):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
+    with serve(Quiet) as url:
+        yield url

@@ -48,10 +48,9 @@ class TextKNN(ItemText, Recommender):
         return TextSide(options, self.cache_dir, self.item_template, user_template="")
 
     def check_params(self) -> None:
-        self._text()
-
-    def _fit(self, train: Interactions, valid: Interactions | None) -> None:
         self.text_ = self._text()
+
+    def _fit(self, train: Interactions, valid: Interactions | None) -> None:  # text_: set by check_params
         self.text_.resolve(train, "TextKNN")
         emb = self.text_.encode(self.text_.item_texts(train.item_table), self.device)
         self.embeddings_ = F.normalize(torch.from_numpy(emb), dim=1)

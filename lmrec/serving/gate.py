@@ -33,8 +33,7 @@ import torch
 from lmrec.data.detect import detect_fake_users
 from lmrec.data.interactions import Interactions
 from lmrec.models.base import Recommender
-from lmrec.ranking import top_rows
-from lmrec.sparse import mask_seen
+from lmrec.ranking import top_k
 from lmrec.serving.retrain_config import RetrainConfig, RetrainResult
 from lmrec.storage.versions import Holdout, ModelStore
 
@@ -192,10 +191,8 @@ def reach(model: Recommender, history: sp.csr_matrix, seen: sp.csr_matrix, users
         part = users[lo: lo + batch]
         scores = torch.full((len(part), n_items), -torch.inf)
         scores[:, :width] = model.score_rows(part, sp.csr_matrix(history[part][:, :width])).float()
-        scores[torch.isnan(scores)] = -torch.inf
-        mask_seen(scores, sp.csr_matrix(seen[part]))
-        top_scores, top = top_rows(scores, k)
-        listed = top[torch.isfinite(top_scores)].numpy()
+        top, top_scores = top_k(scores, k, sp.csr_matrix(seen[part]))  # NaN and seen items never listed
+        listed = top[np.isfinite(top_scores)]
         np.add.at(counts, listed, 1)
     return counts
 

@@ -73,7 +73,8 @@ def _closed_port_url() -> str:
 def failing_server():
     """A site that answers every request with HTTP 503."""
     import http.server
-    import threading
+
+    from tests.http_mirror import serve
 
     class Fail(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -82,12 +83,8 @@ def failing_server():
         def log_message(self, *a):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Fail)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
+    with serve(Fail) as url:
+        yield url
 
 
 @pytest.mark.parametrize("site", ["no server", "failing server"])

@@ -164,9 +164,7 @@ class LMRanker(NewUsers, AddsItems, ItemText, ExplainsFields, AttributesHistory,
 
     # ----------------------------------------------------------------- fitting
     def _fit(self, train: Interactions, valid: Interactions | None) -> None:
-        self._resolve()
-        encoder, cfg = self.encoder_, self._train_config()
-        self._check_config(cfg)
+        encoder, cfg = self.encoder_, self._train_config()  # the parts: resolved by check_params, fit's first step
         self.text_ = TextSide(encoder, self.cache_dir, self.item_template, self.user_template)
         self.text_.resolve(train, "LMRanker")
         device = encoder.device or cfg.device
